@@ -1,0 +1,19 @@
+# The two commands a newcomer runs (README): `make demo` and `make test`.
+# Both set up the machine first (scripts/setup.sh is idempotent and quick when done).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_USAGE_STATS_ENABLED := 0
+export WANDB_MODE ?= offline
+
+.PHONY: setup demo test bench
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	.venv/bin/omnicodec demo
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python benchmarks/run_all.py

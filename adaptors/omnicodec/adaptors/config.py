@@ -1,0 +1,34 @@
+"""Adaptor architecture knobs; serialised into every checkpoint so weights never load
+into a block of a different shape."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from omnicodec.config import Config
+
+
+class AdaptorConfig(Config):
+    bottleneck_ratio: int = Field(4, ge=1, description="hidden width = stage channels // ratio")
+    kernel_size: int = Field(3, ge=1, le=15, description="depthwise kernel of the spatial branch")
+    mask_grid: tuple[int, int] = Field((8, 5), description="spectral mask size, resampled to any rfft2 grid")
+    spectral: bool = Field(True, description="ablation: False drops the frequency branch")
+    residual_scale: float = Field(1.0, description="s in F + s * adaptor(F)")
+    shared_decoder: bool = Field(False, description="ablation: one adaptor on y_hat shared by all tasks")
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError("must be odd so the block keeps the spatial size")
+        return v
+
+    @field_validator("mask_grid")
+    @classmethod
+    def _positive(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1:
+            raise ValueError("both sides must be >= 1")
+        return v
+
+    def hidden(self, channels: int) -> int:
+        return max(1, channels // self.bottleneck_ratio)

@@ -1,0 +1,58 @@
+"""The adaptor block: a spatial and a spectral branch in a bottleneck, added residually.
+
+    h     = down(F)                                  1x1, C -> C/r
+    delta = DWConv_k(h) + irfft2(M * rfft2(h))       spatial + frequency branch
+    out   = F + s * up(delta)                        1x1, C/r -> C, zero at init
+
+``up`` starts at zero, so an untrained block returns ``F`` exactly (adding +0.0 is exact
+in IEEE arithmetic) and an untrained omnicodec model reproduces the frozen codec bit for
+bit. The other branches start "open" (default conv init, all-pass mask M = 1) so that
+the first gradient step already reaches every parameter, as in LoRA's B=0 init.
+
+The complex mask ``M`` is stored on a small ``mask_grid`` over the rfft2 half-spectrum
+and resampled bilinearly (real and imaginary parts) to the grid of the current feature
+map, so one set of weights serves every image size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from omnicodec.adaptors.config import AdaptorConfig
+
+
+class SpectralAdaptor(nn.Module):
+    def __init__(self, channels: int, config: AdaptorConfig | None = None):
+        super().__init__()
+        cfg = config or AdaptorConfig()
+        hidden = cfg.hidden(channels)
+        self.scale = cfg.residual_scale
+        self.down = nn.Conv2d(channels, hidden, 1)
+        self.dw = nn.Conv2d(hidden, hidden, cfg.kernel_size, padding=cfg.kernel_size // 2, groups=hidden)
+        self.mask = nn.Parameter(_all_pass(hidden, *cfg.mask_grid)) if cfg.spectral else None
+        self.up = nn.Conv2d(hidden, channels, 1)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.down(x)
+        delta = self.dw(h)
+        if self.mask is not None:
+            delta = delta + self._filter(h)
+        return x + self.scale * self.up(delta)
+
+    def _filter(self, h: Tensor) -> Tensor:
+        height, width = h.shape[-2:]
+        spectrum = torch.fft.rfft2(h.float(), norm="ortho")
+        mask = F.interpolate(self.mask.permute(0, 3, 1, 2), size=spectrum.shape[-2:],
+                             mode="bilinear", align_corners=True)  # (C, 2, H, W//2+1)
+        mask = torch.complex(mask[:, 0], mask[:, 1])
+        return torch.fft.irfft2(spectrum * mask, s=(height, width), norm="ortho").to(h.dtype)
+
+
+def _all_pass(channels: int, rows: int, cols: int) -> Tensor:
+    m = torch.zeros(channels, rows, cols, 2)
+    m[..., 0] = 1.0
+    return m

@@ -1,0 +1,127 @@
+"""Multi-task adaptor training: the platform's main job.
+
+One step, as a reader should see it::
+
+    out   = model(x, tasks)                    # DDP over the adaptors only; codec frozen inside
+    rate  = out["bpp"]                         # -log2 p(y_hat) - log2 p(z_hat) per pixel, frozen hyperprior
+    for t in tasks:                            # frozen task networks, not wrapped by DDP
+        L[t] = label loss on out["x_hat"][t]   #   (cross-entropy, FCOS loss) ...
+             | feature distillation vs N_t(x)  #   ... or label-free
+    loss  = rate + lambda * sum_t w[t] * L[t]
+    loss.backward(); clip; AdamW step; LR schedule step
+
+Rank 0 exports an adaptor-only checkpoint (``adaptors/`` in every Ray checkpoint) that
+``omnicodec eval``, ``encode``, ``decode`` and Serve load directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, field_validator, model_validator
+
+from omnicodec.adaptors import AdaptorConfig
+from omnicodec.adaptors.sets import check_task_names
+from omnicodec.codec import CodecSpec, load_codec
+from omnicodec.config import Config
+from omnicodec.data.loader import LoaderConfig, make_loader
+from omnicodec.jobs.runner import Job
+from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.model import OmniCodec
+from omnicodec.tasks.networks import distill_loss
+from omnicodec.tasks.registry import get_task, load_task_net
+
+ADAPTORS_DIR = "adaptors"
+
+
+class TaskSpec(Config):
+    name: str
+    weight: float = Field(1.0, ge=0)
+    loss: Literal["label", "distill"] = "label"
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        get_task(v)
+        return v
+
+
+class AdaptorTrainConfig(Config):
+    run: RunSpec = Field(default_factory=lambda: RunSpec(name="adaptors"))
+    optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=500, lr=1e-3, warmup_steps=20))
+    data: LoaderConfig
+    codec: CodecSpec = Field(default_factory=CodecSpec)
+    adaptor: AdaptorConfig = Field(default_factory=AdaptorConfig)
+    tasks: list[TaskSpec]
+    lmbda: float = Field(1.0, gt=0, description="L = R + lmbda * sum_t w_t L_t")
+    train_s_adaptor: bool = Field(True, description="False: decoder-only ablation (one bitstream = the codec's)")
+    train_t_adaptors: bool = Field(True, description="False: encoder-only ablation")
+
+    @model_validator(mode="after")
+    def _tasks(self) -> "AdaptorTrainConfig":
+        if not self.tasks:
+            raise ValueError("tasks: at least one task is needed")
+        check_task_names([t.name for t in self.tasks])
+        if not (self.train_s_adaptor or self.train_t_adaptors):
+            raise ValueError("train_s_adaptor and train_t_adaptors cannot both be false")
+        return self
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+
+class AdaptorTrainJob(Job):
+    config_class = AdaptorTrainConfig
+    config: AdaptorTrainConfig
+
+    def setup(self) -> None:
+        import ray.train.torch
+
+        cfg = self.config
+        self.device = ray.train.torch.get_device() if cfg.run.use_gpu else torch.device("cpu")
+        model = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor)
+        model.adaptors.s.requires_grad_(cfg.train_s_adaptor)
+        for stack in model.adaptors.t.values():
+            stack.requires_grad_(cfg.train_t_adaptors)
+        self.nets = {t.name: load_task_net(t.name).to(self.device) for t in cfg.tasks}
+        # DDP wraps OmniCodec, whose only parameters are the adaptors: the frozen codec is a
+        # plain attribute and the task networks live outside it.
+        self.model = ray.train.torch.prepare_model(model.to(self.device), move_to_device=False)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.make_optimizer(self.params, cfg.optim)
+
+    def batches(self, segment: int) -> Iterator[Any]:
+        return make_loader(self.config.data, self.rank, self.world_size, segment)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        cfg = self.config
+        x = batch["image"].to(self.device)
+        out = self.model(x, cfg.task_names)
+        losses = {t.name: self.task_loss(t, out["x_hat"][t.name], x, batch) for t in cfg.tasks}
+        loss = out["bpp"] + cfg.lmbda * sum(t.weight * losses[t.name] for t in cfg.tasks)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = self.clip_and_step(self.params, cfg.optim)
+        return {"loss": float(loss), "bpp": float(out["bpp"]), **{f"L_{k}": float(v) for k, v in losses.items()},
+                "grad_norm": norm}
+
+    def task_loss(self, task: TaskSpec, x_hat: torch.Tensor, x: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        net = self.nets[task.name]
+        if task.loss == "label":
+            return net.label_loss(x_hat, batch)
+        with torch.no_grad():
+            target = net.features(x)
+        return distill_loss(net.features(x_hat), target)
+
+    def export(self, directory: str) -> None:
+        cfg = self.config
+        self.unwrapped().to("cpu").save(os.path.join(directory, ADAPTORS_DIR), metadata={
+            "run": cfg.run.name, "lmbda": cfg.lmbda, "tasks": [t.to_dict() for t in cfg.tasks],
+            "train_s_adaptor": cfg.train_s_adaptor, "train_t_adaptors": cfg.train_t_adaptors,
+            "config": cfg.to_dict(),
+        })
+        self.unwrapped().to(self.device)

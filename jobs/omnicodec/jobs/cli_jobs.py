@@ -1,0 +1,142 @@
+"""Command-line handlers for the Ray jobs (pretrain, train, eval): flags -> configs -> runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from omnicodec import storage
+from omnicodec.config import apply_overrides
+from omnicodec.data.shards import resolve_shards
+from omnicodec.errors import DataError
+from omnicodec.jobs.specs import DEFAULT_HOME
+
+DATA_HOME = os.path.join(DEFAULT_HOME, "data")
+
+
+def default_photos() -> str:
+    """Photo crops for codec pretraining; built once under $OMNICODEC_HOME/data."""
+    from omnicodec.data.photos import build_photo_shards
+
+    out = os.path.join(DATA_HOME, "photos")
+    if not _has_shards(out):
+        build_photo_shards(out, count=4000)
+    return out
+
+
+def default_kodaklike() -> str:
+    from omnicodec.data.photos import build_kodaklike
+
+    out = os.path.join(DATA_HOME, "kodaklike")
+    if not _has_shards(out):
+        build_kodaklike(out)
+    return out
+
+
+def default_scenes(train: int = 2000, test: int = 200, size: int = 192) -> str:
+    from omnicodec.data.scenes import build_scenes
+
+    out = os.path.join(DATA_HOME, f"scenes-{size}")
+    if not _has_shards(out):
+        build_scenes(out, train, test, size)
+    return out
+
+
+def _has_shards(folder: str) -> bool:
+    try:
+        return bool(resolve_shards(folder))
+    except DataError:
+        return False
+
+
+def split_shards(folder: str, split: str) -> list[str]:
+    """The ``<split>-*.tar`` shards of a scene folder."""
+    return [u for u in resolve_shards(folder) if os.path.basename(u).startswith(f"{split}-")]
+
+
+def _overrides(a: argparse.Namespace, mapping: dict[str, Any]) -> list[str]:
+    return [f"{k}={v}" for k, v in mapping.items() if v is not None] + list(a.set)
+
+
+def _init(a: argparse.Namespace) -> None:
+    from omnicodec.jobs.ray_env import init_ray
+
+    init_ray(a.address)
+
+
+def _zoo_out(a: argparse.Namespace) -> str:
+    from omnicodec.zoo import WEIGHTS_DIR
+
+    return a.out or str(WEIGHTS_DIR)
+
+
+def pretrain_codec_command(a: argparse.Namespace) -> None:
+    from omnicodec.jobs.codec_job import CodecPretrainConfig
+    from omnicodec.jobs.pretrain import pretrain_codec
+    from omnicodec.jobs.report_cli import print_card
+
+    data = a.data or default_photos()
+    base = {"data": {"shards": data, "batch_size": 8, "crop": 128, "num_workers": 1}, "arch": a.arch,
+            "quality": a.quality, "run": {"name": a.name or f"codec-{a.arch}-q{a.quality}"}}
+    cfg = CodecPretrainConfig.from_dict(apply_overrides(base, _overrides(a, {
+        "lmbda": a.lmbda, "init_from": a.init_from, "optim.steps": a.steps, "optim.lr": a.lr,
+        "data.batch_size": a.batch_size, "data.crop": a.crop, "run.num_workers": a.workers,
+        "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
+    })), source="pretrain codec")
+    eval_sets = {"kodaklike": a.eval_data or default_kodaklike()}
+    scenes = os.path.join(DATA_HOME, "scenes-192")
+    if _has_shards(scenes) and split_shards(scenes, "test"):
+        eval_sets["scenes_test"] = split_shards(scenes, "test")
+    _init(a)
+    card = pretrain_codec(cfg, _zoo_out(a), eval_sets)
+    print_card(card)
+
+
+# per task: batch size, crop (None = full 192 px scenes: FCOS is sized for them), steps
+TASK_DEFAULTS = {"cls": (24, 160, 3000), "seg": (16, 160, 3000), "det": (8, None, 4000)}
+
+
+def pretrain_task_command(a: argparse.Namespace) -> None:
+    from omnicodec.jobs.pretrain import pretrain_task
+    from omnicodec.jobs.report_cli import print_card
+    from omnicodec.jobs.task_job import TaskPretrainConfig
+
+    scenes = a.data or default_scenes()
+    batch, crop, steps = TASK_DEFAULTS[a.task]
+    base = {"task": a.task, "data": {"shards": split_shards(scenes, "train") or scenes, "batch_size": batch,
+                                     "crop": crop, "hflip": True, "num_workers": 1},
+            "optim": {"steps": steps, "lr": 2e-3, "warmup_steps": 100, "weight_decay": 1e-4},
+            "run": {"name": a.name or f"task-{a.task}", "checkpoint_every": 250}}
+    cfg = TaskPretrainConfig.from_dict(apply_overrides(base, _overrides(a, {
+        "optim.steps": a.steps, "optim.lr": a.lr, "data.batch_size": a.batch_size, "data.crop": a.crop,
+        "run.num_workers": a.workers, "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
+    })), source="pretrain task")
+    _init(a)
+    card = pretrain_task(cfg, _zoo_out(a), split_shards(scenes, "test"))
+    print_card(card)
+
+
+def train_command(a: argparse.Namespace) -> None:
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.report_cli import print_train_summary
+    from omnicodec.jobs.train import train_adaptors
+
+    cfg = AdaptorTrainConfig.from_yaml(a.config, a.set)
+    _init(a)
+    print_train_summary(train_adaptors(cfg))
+
+
+def eval_command(a: argparse.Namespace) -> None:
+    from omnicodec.eval.evaluate import evaluate_command
+
+    evaluate_command(a)
+
+
+def run_checkpoint(storage_root: str, name: str) -> str:
+    """The newest checkpoint folder of run ``name`` under ``storage_root``."""
+    run_dir = storage.join(storage_root, name)
+    ckpts = sorted(n for n in storage.listdir(run_dir) if n.startswith("checkpoint_"))
+    if not ckpts:
+        raise DataError(f"run '{name}' has no checkpoint under {run_dir}")
+    return storage.join(run_dir, ckpts[-1])

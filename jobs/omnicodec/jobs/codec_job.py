@@ -1,0 +1,107 @@
+"""Pretraining a base codec for human viewing: rate + lambda * 255^2 * MSE.
+
+CompressAI's recipe on the platform's machinery: the main loss trains every weight, the
+auxiliary loss trains the entropy bottleneck's quantiles, and ``update(force=True)``
+builds the CDF tables before the weights are exported. ``init_from`` fine-tunes from an
+existing codec (a bundled ``arch:quality`` or a checkpoint), the usual way to get
+further points of a rate ladder cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from omnicodec.codec import build_codec, load_codec_state_dict
+from omnicodec.config import Config
+from omnicodec.data.loader import LoaderConfig, make_loader
+from omnicodec.jobs.runner import Job
+from omnicodec.jobs.specs import OptimSpec, RunSpec
+
+# CompressAI's MSE ladder (quality 1..6); the bundled small codecs use the same lambdas.
+LAMBDA_LADDER = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483}
+WEIGHTS_FILE = "codec.safetensors"
+
+
+class CodecPretrainConfig(Config):
+    run: RunSpec = Field(default_factory=lambda: RunSpec(name="codec", checkpoint_every=200))
+    optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=6000, lr=3e-4, warmup_steps=100))
+    data: LoaderConfig
+    arch: str = "mbt2018-mean-small"
+    quality: int = 3
+    lmbda: float | None = Field(None, gt=0, description="default: CompressAI's ladder value for the quality")
+    aux_lr: float = Field(1e-3, gt=0)
+    init_from: str | None = Field(None, description="codec checkpoint (path/URL) or bundled ARCH:QUALITY")
+
+    def lambda_value(self) -> float:
+        return self.lmbda if self.lmbda is not None else LAMBDA_LADDER[self.quality]
+
+
+class CodecPretrainJob(Job):
+    config_class = CodecPretrainConfig
+    config: CodecPretrainConfig
+
+    def setup(self) -> None:
+        import ray.train.torch
+
+        cfg = self.config
+        codec = build_codec(cfg.arch, cfg.quality)
+        if cfg.init_from:
+            codec.load_state_dict(_initial_state(cfg.init_from))
+        main = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles")]
+        aux = [p for n, p in codec.named_parameters() if n.endswith(".quantiles")]
+        self.model = ray.train.torch.prepare_model(codec, parallel_strategy_kwargs={"find_unused_parameters": True})
+        self.make_optimizer(main, cfg.optim)
+        self.main_params = main
+        self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr)
+
+    def batches(self, segment: int) -> Iterator[Any]:
+        return make_loader(self.config.data, self.rank, self.world_size, segment)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        x = batch["image"].to(self.device)
+        out = self.model(x)
+        n = x.shape[0] * x.shape[-2] * x.shape[-1]
+        bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n
+        mse = torch.mean((out["x_hat"] - x) ** 2)
+        loss = bpp + self.config.lambda_value() * 255**2 * mse
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = self.clip_and_step(self.main_params, self.config.optim)
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        aux = self.unwrapped().aux_loss()
+        aux.backward()
+        self.aux_optimizer.step()
+        psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
+        return {"loss": float(loss), "bpp": float(bpp), "mse": float(mse), "psnr": float(psnr),
+                "aux": float(aux), "grad_norm": grad_norm}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "aux_optimizer": self.aux_optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+
+    def export(self, directory: str) -> None:
+        from safetensors.torch import save_file
+
+        import copy
+
+        codec = copy.deepcopy(self.unwrapped()).cpu()
+        codec.update(force=True)
+        save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, os.path.join(directory, WEIGHTS_FILE))
+
+
+def _initial_state(ref: str) -> dict[str, torch.Tensor]:
+    if "/" in ref or ref.endswith((".pt", ".pth", ".tar", ".safetensors")):
+        return load_codec_state_dict(ref)
+    from omnicodec.codec import CodecSpec
+    from omnicodec.zoo import load_codec_weights
+
+    spec = CodecSpec.parse(ref)
+    return load_codec_weights(spec.arch, spec.quality)

@@ -1,0 +1,44 @@
+"""Starting or joining Ray with safe local defaults.
+
+A local Ray (tests, CI, the demo) must stay on loopback: with
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` set before it starts, a single-machine Ray binds
+to 127.0.0.1 instead of the machine's network address. Usage stats stay off, and wandb
+stays offline unless the user configured otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+LOCAL_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "RAY_TRAIN_V2_ENABLED": "1",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_DEDUP_LOGS": "0",
+    # compressai imports torch.jit.script, which warns in every worker process
+    "PYTHONWARNINGS": "ignore:`torch.jit.script` is deprecated:FutureWarning",
+}
+
+
+def apply_local_env() -> None:
+    """Set the defaults above where the user has not set them."""
+    for k, v in LOCAL_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs: Any):
+    """Join ``address`` (``auto``, ``ray://...``) or start a local loopback-only Ray."""
+    apply_local_env()
+    import ray
+
+    if ray.is_initialized():
+        return ray.get_runtime_context()
+    if address:
+        return ray.init(address=address, **kwargs)
+    kwargs.setdefault("include_dashboard", False)
+    kwargs.setdefault("log_to_driver", True)
+    return ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)

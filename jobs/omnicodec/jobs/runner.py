@@ -1,0 +1,247 @@
+"""One training loop for every job, run by Ray Train.
+
+A *job* (codec pretraining, task-network pretraining, multi-task adaptor training) says
+how to build its model, where its batches come from and what one step does. This module
+owns everything around that, identically for all jobs:
+
+    restore the last checkpoint if there is one (same run name = resume)
+    for each segment of ``checkpoint_every`` steps:
+        reseed every RNG from (seed, rank, segment); rebuild the data stream for the segment
+        run the steps; rank 0 logs to wandb and a progress bar
+        average the metrics over steps and ranks; rank 0 writes a checkpoint; all ranks report
+
+Because RNG and data both restart from (seed, rank, segment) at each checkpoint, a run
+that is killed and resumed reads the same batches and draws the same noise as one that
+was never interrupted; with the optimiser and scheduler state restored, it ends at the
+same weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from omnicodec import storage
+from omnicodec.config import Config
+from omnicodec.jobs.specs import OptimSpec, RunSpec
+
+JOBS = {
+    "codec": "omnicodec.jobs.codec_job:CodecPretrainJob",
+    "task": "omnicodec.jobs.task_job:TaskPretrainJob",
+    "adaptors": "omnicodec.jobs.adaptor_job:AdaptorTrainJob",
+}
+STATE_FILE = "trainer_state.pt"
+
+
+def job_class(kind: str) -> type["Job"]:
+    module, _, name = JOBS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Job:
+    """Worker-side logic of one training job (subclasses fill in the four hooks)."""
+
+    config_class: type[Config]
+
+    def __init__(self, config: Config, rank: int = 0, world_size: int = 1):
+        self.config, self.rank, self.world_size = config, rank, world_size
+        self.device = torch.device("cpu")
+        self.model: torch.nn.Module  # possibly DDP-wrapped; trainable weights only
+        self.optimizer: torch.optim.Optimizer
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    # hooks -------------------------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def batches(self, segment: int) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def train_step(self, batch: Any, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def export(self, directory: str) -> None:
+        """Write the job's deliverable (adaptor checkpoint, weights) into ``directory``."""
+
+    # shared helpers ------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return self.config.optim.steps
+
+    def make_optimizer(self, params: list[torch.nn.Parameter], optim: OptimSpec) -> None:
+        self.optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, optim))
+
+    def clip_and_step(self, params: list[torch.nn.Parameter], optim: OptimSpec) -> float:
+        norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip or float("inf"))
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(norm)
+
+    def unwrapped(self) -> torch.nn.Module:
+        return getattr(self.model, "module", self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.unwrapped().state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.unwrapped().load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def lr_factor(step: int, optim: OptimSpec) -> float:
+    if optim.warmup_steps and step < optim.warmup_steps:
+        return (step + 1) / optim.warmup_steps
+    if optim.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps))
+    return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + np.cos(np.pi * progress))
+
+
+def seed_everything(seed: int, rank: int, segment: int) -> None:
+    s = (seed * 1_000_003 + rank * 10_007 + segment) % (2**31)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+# ----------------------------------------------------------------- worker side
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train's per-worker entry point (see the module docstring)."""
+    import ray.train
+
+    from omnicodec.jobs.ray_env import apply_local_env
+    from omnicodec.jobs.tracking import RankZeroTracker
+
+    apply_local_env()
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    cls = job_class(loop_config["job"])
+    config = cls.config_class.from_dict(loop_config["config"], source=f"{loop_config['job']} job config")
+    run: RunSpec = config.run
+    torch.set_num_threads(run.threads_per_worker or max(1, int(run.cpus_per_worker)))
+    job = cls(config, rank, world)
+    seed_everything(run.seed, rank, -1)  # model init is identical on every rank
+    job.setup()
+
+    step = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = torch.load(os.path.join(d, STATE_FILE), map_location=job.device, weights_only=True)
+        job.load_state_dict(state)
+        step = int(state["step"])
+
+    tracker = RankZeroTracker(run, config.to_dict(), rank, total=job.steps, start=step)
+    while step < job.steps:
+        segment = step // run.checkpoint_every
+        seed_everything(run.seed, rank, segment)
+        batches = iter(job.batches(segment))
+        end = min(job.steps, (segment + 1) * run.checkpoint_every)
+        sums: dict[str, float] = defaultdict(float)
+        n = 0
+        t0 = time.perf_counter()
+        while step < end:
+            metrics = job.train_step(next(batches), step)
+            step, n = step + 1, n + 1
+            for k, v in metrics.items():
+                sums[k] += float(v)
+            tracker.log(step, metrics)
+        means = _mean_over_ranks({k: v / n for k, v in sums.items()})
+        means.update(step=step, steps_per_s=n / (time.perf_counter() - t0), lr=job.scheduler.get_last_lr()[0])
+        _report(job, step, means, rank)
+        tracker.segment(step, means)
+    if tracker.reported == 0:  # relaunched after completion: nothing to do, say so once
+        ray.train.report({"step": step, "already_complete": 1.0}, checkpoint=None)
+    tracker.finish()
+
+
+def _mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return metrics
+    keys = sorted(metrics)
+    t = torch.tensor([metrics[k] for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return {k: float(v) / torch.distributed.get_world_size() for k, v in zip(keys, t)}
+
+
+def _report(job: Job, step: int, metrics: dict[str, float], rank: int) -> None:
+    import ray.train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if rank == 0:
+            torch.save({"step": step, **job.state_dict()}, os.path.join(tmp, STATE_FILE))
+            job.export(tmp)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics, checkpoint=None)
+
+
+# ----------------------------------------------------------------- driver side
+@dataclass
+class TrainResult:
+    name: str
+    run_dir: str
+    checkpoint: str | None  # folder (local path or URL) of the last checkpoint
+    metrics: dict[str, Any]
+    wall_s: float
+    error: str | None = None
+
+
+def storage_args(location: str) -> dict[str, Any]:
+    """``storage_path`` (absolute) and, for non-local URLs, a pyarrow-wrapped fsspec fs."""
+    if not storage.is_url(location) or location.startswith("file://"):
+        return {"storage_path": storage.absolute(location.removeprefix("file://"))}
+    import fsspec
+    import pyarrow.fs
+
+    fs, path = fsspec.core.url_to_fs(location)
+    return {"storage_path": path, "storage_filesystem": pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))}
+
+
+def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
+    """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    run: RunSpec = config.run
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": kind, "config": config.to_dict()},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=run.num_workers, use_gpu=run.use_gpu,
+            resources_per_worker={"CPU": run.cpus_per_worker, **({"GPU": 1} if run.use_gpu else {})},
+        ),
+        run_config=ray.train.RunConfig(
+            name=run.name,
+            **storage_args(run.storage),
+            failure_config=ray.train.FailureConfig(max_failures=run.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=run.keep_checkpoints),
+            callbacks=callbacks or None,
+        ),
+    )
+    t0 = time.perf_counter()
+    try:
+        result = trainer.fit()
+    except Exception as e:  # Ray raises the worker error after exhausting max_failures
+        return TrainResult(run.name, run.run_dir(), None, {}, time.perf_counter() - t0, f"{type(e).__name__}: {e}")
+    ckpt = result.checkpoint
+    location = None
+    if ckpt is not None:
+        location = ckpt.path if not storage.is_url(run.storage) or run.storage.startswith("file://") else \
+            f"{run.storage.split('://', 1)[0]}://{ckpt.path.lstrip('/')}"
+    err = result.error
+    return TrainResult(run.name, run.run_dir(), location, dict(result.metrics or {}),
+                       time.perf_counter() - t0, None if err is None else f"{type(err).__name__}: {err}")

@@ -1,0 +1,84 @@
+"""Pretraining a frozen task network on the scene shards (cls, seg or det).
+
+The networks are small torchvision architectures trained from scratch (``weights=None``:
+nothing is downloaded), with their supervised losses, on random crops and flips of the
+training scenes. Once exported they are frozen "machines" for adaptor training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from omnicodec.config import Config
+from omnicodec.data.loader import LoaderConfig, make_loader
+from omnicodec.data.shards import read_card
+from omnicodec.jobs.runner import Job
+from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.tasks.networks import build_task_net
+
+WEIGHTS_FILE = "task.safetensors"
+
+
+class TaskPretrainConfig(Config):
+    run: RunSpec = Field(default_factory=lambda: RunSpec(name="task", checkpoint_every=200))
+    optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=1e-4))
+    data: LoaderConfig
+    task: Literal["cls", "seg", "det"]
+    num_classes: int | None = Field(None, ge=1, description="default: from the shards' dataset.json")
+
+    def classes(self) -> int:
+        if self.num_classes is not None:
+            return self.num_classes
+        card = read_card(self.data.shards if isinstance(self.data.shards, str) else self.data.shards[0])
+        if not card or "classes" not in card:
+            raise ValueError("num_classes is not set and the shards have no dataset.json with classes")
+        return len(card["classes"])
+
+
+class TaskPretrainJob(Job):
+    config_class = TaskPretrainConfig
+    config: TaskPretrainConfig
+
+    def setup(self) -> None:
+        # No DDP wrapper: the FCOS loss path does not go through forward(), so gradients
+        # are averaged across ranks explicitly after backward (_allreduce_grads).
+        net = build_task_net(self.config.task, self.config.classes())
+        self.model = net.to(self.device)
+        self.params = [p for p in net.parameters() if p.requires_grad]
+        self.make_optimizer(self.params, self.config.optim)
+
+    def batches(self, segment: int) -> Iterator[Any]:
+        return make_loader(self.config.data, self.rank, self.world_size, segment)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        net = self.model
+        net.train()
+        x = batch["image"].to(self.device)
+        loss = net.label_loss(x, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world_size > 1:
+            _allreduce_grads(self.params)
+        norm = self.clip_and_step(self.params, self.config.optim)
+        return {"loss": float(loss), "grad_norm": norm}
+
+    def export(self, directory: str) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.unwrapped().state_dict().items()}
+        save_file(state, os.path.join(directory, WEIGHTS_FILE))
+
+
+def _allreduce_grads(params: list) -> None:
+    """Average gradients across ranks (plain all-reduce; same result as DDP's buckets)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world

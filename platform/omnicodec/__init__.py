@@ -1,0 +1,11 @@
+"""omnicodec: one bitstream from a frozen learned image codec, read by many machine tasks.
+
+The core lives here (codec registry, bitstream container, the adapted model, data, task
+networks, evaluation). Adaptors live in ``omnicodec.adaptors``, Ray jobs in
+``omnicodec.jobs`` and the Serve application in ``omnicodec.serve``. Importing this
+package has no Ray side effects and loads no weights.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,151 @@
+"""The omnicodec container: one self-describing, checksummed bitstream per image.
+
+Layout (all integers big-endian; see docs/bitstream.md for the rationale)::
+
+    offset  size  field
+    0       4     magic b"OMNC"
+    4       1     version (1)
+    5       1     flags: bit 0 = encoded through an S-Adaptor; bits 1-7 reserved (0)
+    6       8     codec fingerprint (first 8 bytes of its sha256)
+    14      8     S-Adaptor fingerprint (zeros when bit 0 of flags is clear)
+    22      2     original height H
+    24      2     original width W
+    26      1     rows of padding added at the bottom (0..63)
+    27      1     columns of padding added at the right (0..63)
+    28      2     z height
+    30      2     z width
+    32      1     number of entropy-coded strings n (1..8): y first, then z
+    33      4*n   length of each string
+    ...           the strings, in order, exactly as CompressAI's coder wrote them
+    end-4   4     CRC32 of every byte before it
+
+Parsing validates every field before use and raises ``BitstreamError`` naming the fault
+(and the byte offset where one applies). Nothing else escapes, and parsing is O(size).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field
+
+from omnicodec.errors import BitstreamError
+
+MAGIC = b"OMNC"
+VERSION = 1
+FLAG_S_ADAPTOR = 0x01
+ALIGN = 64  # CompressAI hyperprior models downsample by 2**6
+MAX_STRINGS = 8
+NO_ADAPTOR = bytes(8)
+
+_FIXED = struct.Struct(">4sBB8s8sHHBBHHB")  # everything up to the string count
+_LEN = struct.Struct(">I")
+_CRC = struct.Struct(">I")
+HEADER_SIZE = _FIXED.size  # 33
+
+
+@dataclass(frozen=True)
+class Bitstream:
+    """One image, encoded once; decodable for any task and for human viewing."""
+
+    codec_fp: bytes
+    adaptor_fp: bytes
+    height: int
+    width: int
+    pad_bottom: int
+    pad_right: int
+    z_shape: tuple[int, int]
+    strings: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _check(len(self.codec_fp) == 8, "codec fingerprint must be 8 bytes")
+        _check(len(self.adaptor_fp) == 8, "S-Adaptor fingerprint must be 8 bytes")
+        _check(1 <= self.height <= 0xFFFF and 1 <= self.width <= 0xFFFF,
+               f"image size {self.height}x{self.width} outside 1..65535")
+        _check(0 <= self.pad_bottom < ALIGN and 0 <= self.pad_right < ALIGN,
+               f"padding {self.pad_bottom},{self.pad_right} outside 0..63")
+        ph, pw = self.height + self.pad_bottom, self.width + self.pad_right
+        _check(ph % ALIGN == 0 and pw % ALIGN == 0,
+               f"padded size {ph}x{pw} is not a multiple of {ALIGN}")
+        _check(tuple(self.z_shape) == (ph // ALIGN, pw // ALIGN),
+               f"z shape {tuple(self.z_shape)} does not match padded size {ph}x{pw}")
+        _check(1 <= len(self.strings) <= MAX_STRINGS, f"{len(self.strings)} strings (1..{MAX_STRINGS})")
+
+    @property
+    def has_adaptor(self) -> bool:
+        return self.adaptor_fp != NO_ADAPTOR
+
+    @property
+    def num_pixels(self) -> int:
+        return self.height * self.width
+
+    def to_bytes(self) -> bytes:
+        flags = FLAG_S_ADAPTOR if self.has_adaptor else 0
+        head = _FIXED.pack(
+            MAGIC, VERSION, flags, self.codec_fp, self.adaptor_fp, self.height, self.width,
+            self.pad_bottom, self.pad_right, self.z_shape[0], self.z_shape[1], len(self.strings),
+        )
+        body = head + b"".join(_LEN.pack(len(s)) for s in self.strings) + b"".join(self.strings)
+        return body + _CRC.pack(zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Bitstream":
+        data = bytes(data)
+        size = len(data)
+        if size < len(MAGIC):
+            raise BitstreamError(f"truncated at byte {size}: too short for the magic")
+        if data[:4] != MAGIC:
+            raise BitstreamError(f"bad magic {data[:4]!r} at byte 0 (expected {MAGIC!r}): not an omnicodec bitstream")
+        if data[4:5] and data[4] != VERSION:
+            raise BitstreamError(f"unsupported version {data[4]} at byte 4 (this reader knows {VERSION})")
+        if size < HEADER_SIZE:
+            raise BitstreamError(f"truncated at byte {size}: the header needs {HEADER_SIZE} bytes")
+        (_, _, flags, codec_fp, adaptor_fp, h, w, pb, pr, zh, zw, n) = _FIXED.unpack_from(data)
+        if flags & ~FLAG_S_ADAPTOR:
+            raise BitstreamError(f"reserved flag bits set (flags=0x{flags:02x}) at byte 5")
+        if bool(flags & FLAG_S_ADAPTOR) != (adaptor_fp != NO_ADAPTOR):
+            raise BitstreamError("flags and S-Adaptor fingerprint disagree at byte 5")
+        if not 1 <= n <= MAX_STRINGS:
+            raise BitstreamError(f"string count {n} at byte 32 outside 1..{MAX_STRINGS}")
+        lengths_end = HEADER_SIZE + _LEN.size * n
+        if size < lengths_end + _CRC.size:
+            raise BitstreamError(f"truncated at byte {size}: header and lengths need {lengths_end + 4} bytes")
+        lengths = [_LEN.unpack_from(data, HEADER_SIZE + 4 * i)[0] for i in range(n)]
+        expected = lengths_end + sum(lengths) + _CRC.size
+        if size < expected:
+            raise BitstreamError(f"truncated at byte {size}: the header announces {expected} bytes")
+        if size > expected:
+            raise BitstreamError(f"{size - expected} unexpected bytes after the end of the container at byte {expected}")
+        (crc,) = _CRC.unpack_from(data, expected - 4)
+        if zlib.crc32(data[: expected - 4]) != crc:
+            raise BitstreamError(f"CRC mismatch (stored 0x{crc:08x} at byte {expected - 4}): the stream is corrupt")
+        strings, pos = [], lengths_end
+        for length in lengths:
+            strings.append(data[pos : pos + length])
+            pos += length
+        try:
+            return cls(codec_fp, adaptor_fp, h, w, pb, pr, (zh, zw), strings)
+        except BitstreamError as e:
+            raise BitstreamError(f"inconsistent header: {e}") from None
+
+    def describe(self) -> dict:
+        """The header as JSON-able data (``omnicodec info``)."""
+        d = asdict(self)
+        d.pop("strings")
+        d["codec_fp"] = self.codec_fp.hex()
+        d["adaptor_fp"] = self.adaptor_fp.hex() if self.has_adaptor else None
+        d["z_shape"] = list(self.z_shape)
+        d["string_lengths"] = [len(s) for s in self.strings]
+        d["total_bytes"] = len(self.to_bytes())
+        d["bpp"] = round(8 * d["total_bytes"] / self.num_pixels, 6)
+        return d
+
+
+def padding_for(height: int, width: int) -> tuple[int, int]:
+    """Rows and columns to add so both sides become multiples of ``ALIGN``."""
+    return (-height) % ALIGN, (-width) % ALIGN
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise BitstreamError(message)

@@ -1,0 +1,160 @@
+"""Converters from common on-disk datasets to omnicodec's multi-task shards.
+
+- ``imagefolder``: ``ROOT/<class>/<image>`` -> ``jpg`` + ``cls`` (classes sorted by name).
+- ``coco``: COCO ``instances_*.json`` + its image folder -> ``jpg`` + ``json`` boxes and
+  labels + ``seg.png`` (category masks) + ``inst.png`` + ``cls`` (largest instance).
+- ``pascal-context``: ``ROOT/JPEGImages/*.jpg`` + ``ROOT/<labels>/*.png`` class-id masks
+  -> ``jpg`` + ``seg.png`` + ``cls`` (most frequent non-background class).
+
+Image bytes are copied as they are (no re-encoding) when they are JPEG or PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from omnicodec.data.samples import encode_png
+from omnicodec.data.shards import ShardSink, write_card
+from omnicodec.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _image_member(path: str) -> tuple[str, bytes, tuple[int, int]]:
+    data = open(path, "rb").read()
+    try:
+        img = Image.open(io.BytesIO(data))
+        size = img.size
+        fmt = img.format
+    except Exception as e:
+        raise DataError(f"{path}: not a readable image ({e})") from None
+    ext = "png" if fmt == "PNG" else "jpg"
+    if fmt not in ("PNG", "JPEG"):
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, format="PNG")
+        data, ext = buf.getvalue(), "png"
+    return ext, data, size
+
+
+def convert(fmt: str, out: str, root: str | None = None, images: str | None = None, annotations: str | None = None,
+            labels: str = "SegmentationClassContext", prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+    if fmt == "imagefolder":
+        return imagefolder(_need(root, "--root"), out, prefix, maxcount)
+    if fmt == "coco":
+        return coco(_need(images, "--images"), _need(annotations, "--annotations"), out, prefix, maxcount)
+    if fmt == "pascal-context":
+        return pascal_context(_need(root, "--root"), out, labels, prefix, maxcount)
+    raise DataError(f"unknown format '{fmt}'")
+
+
+def _need(v: str | None, flag: str) -> str:
+    if not v:
+        raise DataError(f"this format needs {flag}")
+    return v
+
+
+def imagefolder(root: str, out: str, prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: not a folder")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not classes:
+        raise DataError(f"{root}: no class folders")
+    items = sorted((c, f) for c in classes for f in os.listdir(os.path.join(root, c)) if f.lower().endswith(IMAGE_SUFFIXES))
+    hist: Counter = Counter()
+    with ShardSink(out, prefix, maxcount) as sink:
+        for i, (c, f) in enumerate(items):
+            ext, data, _ = _image_member(os.path.join(root, c, f))
+            sink.write({"__key__": f"{prefix}-{i:07d}", ext: data, "cls": str(classes.index(c)).encode(),
+                        "json": json.dumps({"source": f"{c}/{f}"}).encode()})
+            hist[c] += 1
+    card = {"kind": "imagefolder", "classes": classes, "count": len(items), "class_histogram": dict(hist),
+            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg|png", "cls", "json"]}
+    write_card(out, card)
+    return card
+
+
+def coco(images: str, annotations: str, out: str, prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+    from pycocotools.coco import COCO
+
+    try:
+        with open(annotations) as f:
+            dataset = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{annotations}: unreadable COCO annotations ({e})") from None
+    for key in ("images", "annotations", "categories"):
+        if key not in dataset:
+            raise DataError(f"{annotations}: missing '{key}'")
+    api = COCO()
+    api.dataset = dataset
+    api.createIndex()
+    cats = sorted(api.getCatIds())
+    index = {c: i for i, c in enumerate(cats)}
+    classes = [api.cats[c]["name"] for c in cats]
+    hist: Counter = Counter()
+    with ShardSink(out, prefix, maxcount) as sink:
+        for n, image_id in enumerate(sorted(api.getImgIds())):
+            info = api.imgs[image_id]
+            ext, data, (w, h) = _image_member(os.path.join(images, info["file_name"]))
+            seg = np.zeros((h, w), np.uint8)
+            inst = np.zeros((h, w), np.uint8)
+            boxes, labels, areas = [], [], []
+            anns = [a for a in api.loadAnns(api.getAnnIds(imgIds=image_id, iscrowd=False))]
+            for a in sorted(anns, key=lambda a: -a.get("area", 0)):  # small objects painted last, on top
+                x, y, bw, bh = a["bbox"]
+                if bw <= 0 or bh <= 0:
+                    continue
+                m = api.annToMask(a).astype(bool)
+                label = index[a["category_id"]]
+                seg[m] = label + 1
+                inst[m] = min(len(boxes) + 1, 255)
+                boxes.append([x, y, x + bw, y + bh])
+                labels.append(label)
+                areas.append(a.get("area", bw * bh))
+            sample = {"__key__": f"{prefix}-{n:07d}", ext: data, "seg.png": encode_png(seg), "inst.png": encode_png(inst),
+                      "json": json.dumps({"boxes": boxes, "labels": labels, "classes": [classes[l] for l in labels],
+                                          "source": info["file_name"], "coco_id": image_id}).encode()}
+            if labels:
+                sample["cls"] = str(labels[int(np.argmax(areas))]).encode()
+                hist[classes[labels[int(np.argmax(areas))]]] += 1
+            sink.write(sample)
+    card = {"kind": "coco", "classes": classes, "count": len(api.getImgIds()), "class_histogram": dict(hist),
+            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg", "json", "seg.png", "inst.png", "cls"]}
+    write_card(out, card)
+    return card
+
+
+def pascal_context(root: str, out: str, labels: str = "SegmentationClassContext", prefix: str = "data",
+                   maxcount: int = 100) -> dict[str, Any]:
+    img_dir, lab_dir = os.path.join(root, "JPEGImages"), os.path.join(root, labels)
+    if not os.path.isdir(img_dir) or not os.path.isdir(lab_dir):
+        raise DataError(f"{root}: expected JPEGImages/ and {labels}/")
+    names = sorted(os.path.splitext(f)[0] for f in os.listdir(lab_dir) if f.endswith(".png"))
+    class_file = os.path.join(root, "labels.txt")
+    classes = [line.strip() for line in open(class_file)] if os.path.exists(class_file) else None
+    hist: Counter = Counter()
+    with ShardSink(out, prefix, maxcount) as sink:
+        for n, name in enumerate(names):
+            ext, data, (w, h) = _image_member(os.path.join(img_dir, name + ".jpg"))
+            mask = np.asarray(Image.open(os.path.join(lab_dir, name + ".png")))
+            if mask.shape != (h, w):
+                raise DataError(f"{lab_dir}/{name}.png: mask size {mask.shape} differs from image {(h, w)}")
+            sample = {"__key__": f"{prefix}-{n:07d}", ext: data, "seg.png": encode_png(mask.astype(np.uint8)),
+                      "json": json.dumps({"source": name}).encode()}
+            values, counts = np.unique(mask[(mask > 0) & (mask < 255)], return_counts=True)
+            if len(values):
+                cls = int(values[np.argmax(counts)]) - 1
+                sample["cls"] = str(cls).encode()
+                hist[cls] += 1
+            sink.write(sample)
+    card = {"kind": "pascal-context", "classes": classes, "count": len(names), "class_histogram": dict(hist),
+            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg", "seg.png", "cls", "json"],
+            "note": "seg.png holds the dataset's class ids (0 = background)"}
+    write_card(out, card)
+    return card

@@ -1,0 +1,115 @@
+"""One multi-task sample: its on-disk members and its decoded tensors.
+
+Members (any subset; ``jpg`` or ``png`` is required):
+
+==========  ==============================================================
+``jpg``     the image (``png``/``webp`` also accepted)
+``cls``     the dominant object's class index, ASCII decimal
+``seg.png`` semantic mask, uint8 class ids (0 = background, k+1 = class k)
+``inst.png``instance ids, uint8 (0 = none, i = i-th entry of ``json.boxes``)
+``json``    ``{"boxes": [[x0,y0,x1,y1], ...], "labels": [...], ...}``, pixels
+==========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from omnicodec.data.shards import IMAGE_EXTS
+from omnicodec.errors import DataError
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def encode_jpeg(image: Image.Image, quality: int = 95) -> bytes:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=quality, subsampling=0)
+    return buf.getvalue()
+
+
+def make_sample(key: str, image: Image.Image, *, cls: int | None = None, seg: np.ndarray | None = None,
+                inst: np.ndarray | None = None, meta: dict[str, Any] | None = None,
+                image_format: str = "jpg") -> dict[str, Any]:
+    sample: dict[str, Any] = {"__key__": key}
+    sample[image_format] = encode_jpeg(image) if image_format == "jpg" else encode_png(np.asarray(image.convert("RGB")))
+    if cls is not None:
+        sample["cls"] = str(int(cls)).encode()
+    if seg is not None:
+        sample["seg.png"] = encode_png(seg.astype(np.uint8))
+    if inst is not None:
+        sample["inst.png"] = encode_png(inst.astype(np.uint8))
+    if meta is not None:
+        sample["json"] = json.dumps(meta, sort_keys=True).encode()
+    return sample
+
+
+@dataclass
+class Sample:
+    """Decoded tensors of one sample; absent members are ``None``."""
+
+    key: str
+    url: str
+    image: torch.Tensor  # 3 x H x W float in [0, 1]
+    cls: int | None = None
+    seg: torch.Tensor | None = None  # H x W int64
+    inst: torch.Tensor | None = None
+    boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))  # N x 4 float, xyxy pixels
+    labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = ()) -> Sample:
+    """Decode members; raises ``DataError`` naming shard, key and member on any fault."""
+    key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
+    where = f"shard {url}, key '{key}'"
+    for member in require:
+        if member not in raw:
+            raise DataError(f"{where}: missing member '{member}'")
+    ext = next((e for e in IMAGE_EXTS if e in raw), None)
+    if ext is None:
+        raise DataError(f"{where}: no image member ({'/'.join(IMAGE_EXTS)})")
+    image = _image(raw[ext], f"{where}, member '{ext}'", "RGB")
+    h, w = image.shape[:2]
+    out = Sample(key=key, url=url, image=torch.from_numpy(image.copy()).permute(2, 0, 1).float().div_(255.0))
+    if "cls" in raw:
+        try:
+            out.cls = int(raw["cls"].decode().strip())
+        except (UnicodeDecodeError, ValueError):
+            raise DataError(f"{where}, member 'cls': not an integer ({raw['cls'][:16]!r})") from None
+    for name, attr in (("seg.png", "seg"), ("inst.png", "inst")):
+        if name in raw:
+            mask = _image(raw[name], f"{where}, member '{name}'", "L")
+            if mask.shape != (h, w):
+                raise DataError(f"{where}, member '{name}': size {mask.shape} differs from the image's {(h, w)}")
+            setattr(out, attr, torch.from_numpy(mask.astype(np.int64)))
+    if "json" in raw:
+        try:
+            meta = json.loads(raw["json"])
+            boxes = torch.tensor(meta.get("boxes", []), dtype=torch.float32).reshape(-1, 4)
+            labels = torch.tensor(meta.get("labels", []), dtype=torch.long).reshape(-1)
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise DataError(f"{where}, member 'json': malformed ({e})") from None
+        if len(boxes) != len(labels):
+            raise DataError(f"{where}, member 'json': {len(boxes)} boxes but {len(labels)} labels")
+        out.boxes, out.labels, out.meta = boxes, labels, meta
+    return out
+
+
+def _image(data: bytes, where: str, mode: str) -> np.ndarray:
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return np.asarray(img.convert(mode))
+    except Exception as e:  # PIL raises many types for corrupt files
+        raise DataError(f"{where}: undecodable image ({type(e).__name__}: {e})") from None

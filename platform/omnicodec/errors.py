@@ -1,0 +1,37 @@
+"""The exception types users are promised.
+
+Every error a user can cause by handing us bad input derives from ``OmnicodecError`` and
+carries a message that names the fault (file, field, shard, byte offset). The CLI prints
+the message on one line and exits non-zero; it never prints a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class OmnicodecError(Exception):
+    """Base class of every user-facing omnicodec error."""
+
+
+class BitstreamError(OmnicodecError):
+    """A container could not be parsed or does not belong to the model reading it.
+
+    Raised for bad magic, unsupported version, truncation (with the byte offset), CRC
+    mismatch, malformed fields and codec / S-Adaptor fingerprint mismatches. Parsing
+    raises nothing else: no IndexError, no struct.error, no hang.
+    """
+
+
+class FingerprintMismatch(OmnicodecError):
+    """Weights were asked to run with a codec (or S-Adaptor) they were not trained for."""
+
+
+class ConfigError(OmnicodecError):
+    """A config file or override is malformed; the message names the key."""
+
+
+class DataError(OmnicodecError):
+    """A shard, sample or image is unreadable; the message names the shard and key."""
+
+
+class CheckpointError(OmnicodecError):
+    """A checkpoint is missing, incomplete or of the wrong kind."""

@@ -1,0 +1,65 @@
+"""Curve summaries: Bjontegaard delta rate per task, the multi-task gain Delta_m, and
+metric-at-equal-rate comparisons.
+
+BD-rate uses the ``bjontegaard`` package (PCHIP interpolation of log-rate over the
+metric, integrated over the overlapping metric range): the average % rate the test
+system needs relative to the anchor for the same task accuracy; negative is better.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def _curve(points: list[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = sorted((p["bpp"], p["value"]) for p in points if p.get("value") is not None)
+    r = np.array([p[0] for p in pts], float)
+    m = np.array([p[1] for p in pts], float)
+    return r, m
+
+
+def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: str = "value") -> dict[str, Any]:
+    """BD-rate (%) of ``test`` against ``anchor``; each point has ``bpp`` and ``value``."""
+    import bjontegaard as bd
+
+    ra, ma = _curve(anchor, metric)
+    rt, mt = _curve(test, metric)
+    if len(ra) < 2 or len(rt) < 2:
+        return {"bd_rate": None, "note": "needs >= 2 points per curve"}
+    if len(set(ma)) < len(ma) or len(set(mt)) < len(mt) or not (np.all(np.diff(ma) > 0) and np.all(np.diff(mt) > 0)):
+        return {"bd_rate": None, "note": "metric not strictly increasing with rate"}
+    lo, hi = max(ma.min(), mt.min()), min(ma.max(), mt.max())
+    if hi <= lo:
+        return {"bd_rate": None, "note": "no overlap in metric range"}
+    overlap = (hi - lo) / max(ma.max() - ma.min(), mt.max() - mt.min())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            value = float(bd.bd_rate(ra, ma, rt, mt, method="pchip", require_matching_points=False, min_overlap=0))
+        except Exception as e:  # the package raises plain exceptions on degenerate curves
+            return {"bd_rate": None, "note": f"{type(e).__name__}: {e}"}
+    return {"bd_rate": value if math.isfinite(value) else None, "overlap": round(float(overlap), 3)}
+
+
+def value_at_rate(points: list[dict[str, Any]], bpp: float) -> float | None:
+    """A curve's metric at ``bpp`` (linear in log-rate between measured points, no extrapolation)."""
+    r, m = _curve(points, "value")
+    if len(r) == 0 or bpp < r.min() or bpp > r.max():
+        return None
+    return float(np.interp(np.log(bpp), np.log(r), m))
+
+
+def delta_m(test: dict[str, float], base: dict[str, float], higher_is_better: dict[str, bool] | None = None) -> float | None:
+    """Delta_m = mean_t s_t (M_t - M_b,t) / M_b,t, in % (s_t = +1 when higher is better)."""
+    terms = []
+    for t, mt in test.items():
+        mb = base.get(t)
+        if mt is None or mb is None or mb == 0:
+            return None
+        s = 1 if (higher_is_better or {}).get(t, True) else -1
+        terms.append(s * (mt - mb) / mb)
+    return 100 * float(np.mean(terms)) if terms else None

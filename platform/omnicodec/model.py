@@ -1,0 +1,226 @@
+"""OmniCodec: a frozen CompressAI codec with a shared S-Adaptor and per-task T-Adaptors.
+
+    x --g_a + S-Adaptors--> y --entropy code (frozen)--> ONE bitstream
+    bitstream --entropy decode ONCE--> y_hat --g_s + T-Adaptors[task]--> x_hat[task]
+
+Only ``self.adaptors`` is an ``nn.Module`` child: the frozen codec is held as a plain
+attribute, so ``parameters()``, ``state_dict()``, optimisers and DDP see adaptor weights
+only. ``encode`` / ``decode`` produce and read real entropy-coded bytes; ``forward`` is
+the differentiable training path (likelihood-based rate, straight-through rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from omnicodec.adaptors import (
+    AdaptorCheckpoint,
+    AdaptorConfig,
+    AdaptorSet,
+    load_adaptors,
+    run_stages,
+    save_adaptors,
+)
+from omnicodec.bitstream import NO_ADAPTOR, Bitstream
+from omnicodec.codec import CodecSpec, FrozenCodec, load_codec, short_fingerprint
+from omnicodec.codec.fingerprint import state_dict_digest
+from omnicodec.errors import BitstreamError, CheckpointError, FingerprintMismatch, OmnicodecError
+from omnicodec.images import pad_to_grid
+
+HUMAN = "human"
+
+
+class OmniCodec(nn.Module):
+    def __init__(self, codec: FrozenCodec, tasks: Iterable[str] = (), config: AdaptorConfig | None = None,
+                 *, adaptors: AdaptorSet | None = None, with_adaptors: bool = True):
+        super().__init__()
+        self.codec = codec  # a dataclass, not a Module: never trained, never wrapped
+        if adaptors is None and with_adaptors:
+            m = codec.model
+            adaptors = AdaptorSet(codec.arch.stage_channels(m), int(m.M), codec.arch.analysis_taps,
+                                  codec.arch.synthesis_taps, tasks, config or AdaptorConfig())
+        self.adaptors = adaptors
+
+    # ----------------------------------------------------------------- identity
+    @property
+    def tasks(self) -> list[str]:
+        return self.adaptors.tasks if self.adaptors is not None else []
+
+    def s_fingerprint(self) -> str | None:
+        """Identity of the S-Adaptor weights: what a bitstream records and T-Adaptors need."""
+        if self.adaptors is None:
+            return None
+        salt = f"s-adaptor:{self.codec.fingerprint}:{self.adaptors.config.model_dump_json()}|"
+        return state_dict_digest(self.adaptors.s_state_dict(), salt=salt)
+
+    def _s_fp_short(self) -> bytes:
+        fp = self.s_fingerprint()
+        return NO_ADAPTOR if fp is None else short_fingerprint(fp)
+
+    # ------------------------------------------------------------- transforms
+    def analysis(self, x: Tensor) -> Tensor:
+        """g_a with the shared S-Adaptors: image -> latent y."""
+        s = self.adaptors.s if self.adaptors is not None else None
+        return run_stages(self.codec.model.g_a, x, self.codec.arch.analysis_taps, s)
+
+    def synthesis(self, y_hat: Tensor, task: str | None) -> Tensor:
+        """g_s with ``task``'s T-Adaptors (``None``: the frozen codec's own decoder)."""
+        t = None
+        if task is not None:
+            if self.adaptors is None or task not in self.adaptors.t:
+                raise OmnicodecError(f"no T-Adaptor for task '{task}' (have: {', '.join(self.tasks) or 'none'})")
+            t = self.adaptors.t[task]
+            if self.adaptors.shared is not None:
+                y_hat = self.adaptors.shared(y_hat)
+        return run_stages(self.codec.model.g_s, y_hat, self.codec.arch.synthesis_taps, t)
+
+    # --------------------------------------------------------------- training
+    def forward(self, x: Tensor, tasks: Sequence[str] | None = None, human: bool = False,
+                noise: bool = True) -> dict[str, Any]:
+        """Training path: per-task ``x_hat``, likelihoods and estimated bpp."""
+        tasks = self.tasks if tasks is None else list(tasks)
+        y = self.analysis(x)
+        est = self.codec.latent.estimate(y, noise=noise)
+        x_hat = {t: self.synthesis(est.y_hat, t).clamp(0, 1) for t in tasks}
+        if human:
+            x_hat[HUMAN] = self.synthesis(est.y_hat, None).clamp(0, 1)
+        num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
+        bits = sum(torch.log2(lk).sum() for lk in est.likelihoods.values())
+        return {"x_hat": x_hat, "likelihoods": est.likelihoods, "bpp": -bits / num_pixels, "y_hat": est.y_hat}
+
+    @torch.no_grad()
+    def estimate_bpp(self, x: Tensor) -> float:
+        """Rate the entropy model predicts for ``x`` (rounded latents, padding included,
+        per original pixel): the estimate reported beside the real bytes."""
+        padded, _ = pad_to_grid(x if x.dim() == 4 else x[None])
+        bpp_padded = float(self.forward(padded, tasks=[], noise=False)["bpp"])
+        return bpp_padded * padded.shape[-2] * padded.shape[-1] / (x.shape[-2] * x.shape[-1])
+
+    # ------------------------------------------------------------- real coding
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Bitstream:
+        """One image (1x3xHxW or 3xHxW, values in [0, 1]) -> one bitstream."""
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+            raise OmnicodecError(f"encode takes one RGB image (1x3xHxW), got shape {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        padded, (pb, pr) = pad_to_grid(x.float().cpu())
+        y = self.analysis(padded)
+        strings, z_shape = self.codec.latent.compress(y)
+        return Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr, z_shape, strings)
+
+    @torch.no_grad()
+    def decode_latent(self, stream: Bitstream | bytes) -> tuple[Bitstream, Tensor]:
+        """Parse, check the codec fingerprint, and entropy-decode ONCE -> (header, y_hat)."""
+        if not isinstance(stream, Bitstream):
+            stream = Bitstream.from_bytes(stream)
+        mine = short_fingerprint(self.codec.fingerprint)
+        if stream.codec_fp != mine:
+            raise BitstreamError(
+                f"codec fingerprint mismatch: the stream was encoded with codec {stream.codec_fp.hex()}, "
+                f"this model's codec is {mine.hex()} ({self.codec.spec.label()})"
+            )
+        if len(stream.strings) != 2:
+            raise BitstreamError(f"{self.codec.arch.name} streams carry 2 strings (y, z), this one has {len(stream.strings)}")
+        return stream, self.codec.latent.decompress(_guard(stream, self.codec), stream.z_shape)
+
+    @torch.no_grad()
+    def decode(self, stream: Bitstream | bytes, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
+        """Entropy-decode once, then one g_s pass per task (and/or the human view)."""
+        stream, y_hat = self.decode_latent(stream)
+        if tasks:
+            self.check_stream_adaptor(stream)
+        return self.reconstruct(stream, y_hat, tasks, human)
+
+    def check_stream_adaptor(self, stream: Bitstream) -> None:
+        if stream.adaptor_fp != self._s_fp_short():
+            got = stream.adaptor_fp.hex() if stream.has_adaptor else "none"
+            raise BitstreamError(
+                f"S-Adaptor fingerprint mismatch: the stream was encoded with S-Adaptor {got}, "
+                f"these T-Adaptors belong to {self._s_fp_short().hex()}"
+            )
+
+    @torch.no_grad()
+    def reconstruct(self, stream: Bitstream, y_hat: Tensor, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
+        """``x_hat`` per task from an already decoded latent, cropped to the original size."""
+        names = [*tasks, *([HUMAN] if human else [])]
+        out = {}
+        for name in names:
+            x_hat = self.synthesis(y_hat, None if name == HUMAN else name).clamp_(0, 1)
+            out[name] = torch.nan_to_num_(x_hat[..., : stream.height, : stream.width])
+        return out
+
+    # ------------------------------------------------------------ checkpoints
+    def checkpoint(self, metadata: dict[str, Any] | None = None) -> AdaptorCheckpoint:
+        if self.adaptors is None:
+            raise CheckpointError("this model has no adaptors to save")
+        return AdaptorCheckpoint(
+            adaptor=self.adaptors.config, tasks=self.tasks,
+            codec={**self.codec.spec.to_dict(), "fingerprint": self.codec.fingerprint},
+            s_fingerprint=self.s_fingerprint(), state=self.adaptors.state_dict(), metadata=metadata or {},
+        )
+
+    def save(self, location: str, metadata: dict[str, Any] | None = None) -> str:
+        return save_adaptors(location, self.checkpoint(metadata))
+
+    @classmethod
+    def from_checkpoint(cls, location: str | AdaptorCheckpoint, codec: FrozenCodec | None = None) -> "OmniCodec":
+        """Adaptors from ``location`` on ``codec`` (default: the codec they record).
+
+        Refuses a codec whose fingerprint differs from the one the adaptors were trained on.
+        """
+        ckpt = location if isinstance(location, AdaptorCheckpoint) else load_adaptors(location)
+        recorded = ckpt.codec["fingerprint"]
+        if codec is None:
+            spec = CodecSpec.from_dict({k: v for k, v in ckpt.codec.items() if k != "fingerprint"},
+                                       source=f"{location}: codec")
+            codec = load_codec(spec)
+        if codec.fingerprint != recorded:
+            raise FingerprintMismatch(
+                f"adaptors at {location} were trained on codec {recorded[:16]} ({ckpt.codec.get('arch')}), "
+                f"not on {codec.fingerprint[:16]} ({codec.spec.label()}); refusing to load"
+            )
+        model = cls(codec, ckpt.tasks, ckpt.adaptor)
+        missing, unexpected = model.adaptors.load_state_dict(ckpt.state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{location}: adaptor weights do not fit the recorded config "
+                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        if model.s_fingerprint() != ckpt.s_fingerprint:
+            raise CheckpointError(f"{location}: S-Adaptor weights do not match the recorded fingerprint")
+        model.metadata = ckpt.metadata
+        return model
+
+    # ---------------------------------------------------------------- reports
+    def parameter_report(self) -> dict[str, Any]:
+        codec_params = self.codec.num_parameters
+        rep: dict[str, Any] = {"codec": codec_params}
+        if self.adaptors is not None:
+            total = self.adaptors.num_parameters()
+            rep.update({
+                "s_adaptor": self.adaptors.num_parameters("s"),
+                "t_adaptors": {t: self.adaptors.num_parameters(t) for t in self.tasks},
+                "trainable": sum(p.numel() for p in self.parameters() if p.requires_grad),
+                "adaptors": total,
+                "fraction_of_codec": total / codec_params,
+            })
+        return rep
+
+
+def _guard(stream: Bitstream, codec: FrozenCodec) -> list[bytes]:
+    """Zero-pad the strings before they reach CompressAI's rANS decoder.
+
+    That decoder reads 32-bit words without bounds checks; a CRC-valid but crafted
+    string could make it read past its buffer. Trailing zeros are never consumed by a
+    valid stream, and bound what an invalid one can read: at most about one word per
+    coded symbol, plus slack.
+    """
+    zh, zw = stream.z_shape
+    m = codec.model
+    symbols = int(m.M) * zh * zw * 16 + int(m.N) * zh * zw
+    pad = bytes(4 * symbols + 64)
+    return [s + pad for s in stream.strings]

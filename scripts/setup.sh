@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh machine: Debian's data packages (photos and object
+# cut-outs, when apt is usable), a virtualenv with the pinned dependencies, and omnicodec
+# installed in editable mode. Re-running it is cheap: it only reinstalls when
+# pyproject.toml changed. Without apt, the data commands fall back to --source portable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(tuxpaint-stamps-default mate-backgrounds plasma-workspace-wallpapers)
+if [[ "${OMNICODEC_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo -n"
+    echo "setup: installing Debian data packages: ${missing[*]}"
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+           --no-install-recommends "${missing[@]}" >/dev/null; }; then
+      echo "setup: apt failed; data commands will use --source portable (pip-only photos)" >&2
+    fi
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+stamp=.venv/.omnicodec-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  echo "setup: installing omnicodec and its pinned dependencies into .venv (first time: a few minutes)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  touch "$stamp"
+fi

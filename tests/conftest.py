@@ -1,0 +1,86 @@
+"""Shared fixtures. Everything here is real: CompressAI models, real photos from
+scikit-image, real files on disk; one local loopback Ray per session for the Ray tests."""
+
+from __future__ import annotations
+
+import os
+
+for _k, _v in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "WANDB_MODE": "offline",
+               "WANDB_SILENT": "true", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}.items():
+    os.environ.setdefault(_k, _v)
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def photo() -> torch.Tensor:
+    """A real photo (scikit-image's astronaut), 200 x 300: not a multiple of 64."""
+    import skimage.data
+
+    from omnicodec.images import to_tensor
+
+    return to_tensor(Image.fromarray(skimage.data.astronaut()[100:300, 150:450]))
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[torch.Tensor]:
+    """Several real photos at awkward sizes."""
+    import skimage.data
+
+    from omnicodec.images import to_tensor
+
+    return [
+        to_tensor(Image.fromarray(skimage.data.coffee()[:130, :77])),
+        to_tensor(Image.fromarray(skimage.data.chelsea()[50:250, 100:290])),
+        to_tensor(Image.fromarray(skimage.data.rocket()[:64, :64])),
+    ]
+
+
+@pytest.fixture(scope="session")
+def codec_files(tmp_path_factory) -> dict[str, str]:
+    """CompressAI checkpoints on disk, written the two ways people write them:
+    ``torch.save(model.state_dict())`` and CompressAI's training example's
+    ``{"epoch": ..., "state_dict": ...}``. Seeded random weights: the coding path does
+    not care whether weights are trained, and nothing is downloaded."""
+    from omnicodec.codec import build_codec
+
+    out = {}
+    root = tmp_path_factory.mktemp("codecs")
+    for arch, quality, style in [("mbt2018-mean", 1, "bare"), ("bmshj2018-hyperprior", 1, "training"),
+                                 ("cheng2020-anchor-small", 1, "bare"), ("mbt2018-mean-small", 3, "training")]:
+        torch.manual_seed(0)
+        model = build_codec(arch, quality)
+        path = root / f"{arch}.pth.tar"
+        state = model.state_dict()
+        torch.save(state if style == "bare" else {"epoch": 3, "state_dict": state, "loss": torch.tensor(1.0)}, path)
+        out[arch] = str(path)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_codec(codec_files):
+    from omnicodec.codec import load_codec
+
+    return load_codec("mbt2018-mean-small", checkpoint=codec_files["mbt2018-mean-small"])
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray for the whole session, bound to 127.0.0.1."""
+    from omnicodec.jobs.ray_env import init_ray
+
+    ctx = init_ray(num_cpus=2)
+    import ray
+
+    yield ctx
+    ray.shutdown()
+
+
+def random_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32))
