@@ -70,6 +70,14 @@ def small_codec(codec_files):
 
 
 @pytest.fixture(scope="session")
+def trained_codec():
+    """The bundled codec trained here (mbt2018-mean-small, quality 3): real latents."""
+    from omnicodec.codec import load_codec
+
+    return load_codec("mbt2018-mean-small:3")
+
+
+@pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray for the whole session, bound to 127.0.0.1."""
     from omnicodec.jobs.ray_env import init_ray

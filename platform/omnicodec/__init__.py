@@ -6,6 +6,11 @@ networks, evaluation). Adaptors live in ``omnicodec.adaptors``, Ray jobs in
 package has no Ray side effects and loads no weights.
 """
 
+# omnicodec spans four source roots (platform/, adaptors/, jobs/, serve/). Installed, the
+# package finder maps them; from a bare checkout on PYTHONPATH (a Ray working_dir) this
+# line lets ``omnicodec.adaptors`` etc. be found in the other roots' ``omnicodec/`` folders.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]

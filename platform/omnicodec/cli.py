@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="training YAML (see jobs/omnicodec/jobs/specs/)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray)")
+    s.add_argument("--export", metavar="DIR", help="also copy the final adaptor checkpoint to DIR (path or URL)")
     s = cmd("sweep", "Ray Tune search over adaptor sizes, lambda and task weights",
             "Runs trials (each a Ray Train run) and reports the rate/accuracy Pareto front.\n\n"
             "example: omnicodec sweep jobs/omnicodec/jobs/specs/sweep.yaml", _sweep)

@@ -21,6 +21,11 @@ class BitstreamError(OmnicodecError):
     """
 
 
+class StreamMismatch(BitstreamError):
+    """A well-formed stream that belongs to another codec or S-Adaptor than the reader's
+    (a server answers 409 Conflict for it, where a malformed stream gets 400)."""
+
+
 class FingerprintMismatch(OmnicodecError):
     """Weights were asked to run with a codec (or S-Adaptor) they were not trained for."""
 

@@ -28,7 +28,7 @@ from omnicodec.adaptors import (
 from omnicodec.bitstream import NO_ADAPTOR, Bitstream
 from omnicodec.codec import CodecSpec, FrozenCodec, load_codec, short_fingerprint
 from omnicodec.codec.fingerprint import state_dict_digest
-from omnicodec.errors import BitstreamError, CheckpointError, FingerprintMismatch, OmnicodecError
+from omnicodec.errors import BitstreamError, CheckpointError, FingerprintMismatch, OmnicodecError, StreamMismatch
 from omnicodec.images import pad_to_grid
 
 HUMAN = "human"
@@ -45,17 +45,33 @@ class OmniCodec(nn.Module):
                                   codec.arch.synthesis_taps, tasks, config or AdaptorConfig())
         self.adaptors = adaptors
 
+    def _apply(self, fn, recurse: bool = True):  # .to(), .cpu(), .cuda() move the frozen codec too
+        self.codec.model._apply(fn)
+        return super()._apply(fn, recurse)
+
+    def _require_cpu(self) -> None:
+        if next(self.codec.model.parameters()).device.type != "cpu":
+            raise OmnicodecError("entropy coding runs on the CPU (encoder and decoder must compute identical "
+                                 "entropy parameters); call model.cpu() before encode/decode")
+
     # ----------------------------------------------------------------- identity
     @property
     def tasks(self) -> list[str]:
         return self.adaptors.tasks if self.adaptors is not None else []
 
     def s_fingerprint(self) -> str | None:
-        """Identity of the S-Adaptor weights: what a bitstream records and T-Adaptors need."""
+        """Identity of the S-Adaptor weights: what a bitstream records and T-Adaptors need.
+
+        Cached on the weights' version counters (every in-place update, optimiser steps and
+        ``load_state_dict`` included, bumps them), so encoding does not re-hash per image."""
         if self.adaptors is None:
             return None
-        salt = f"s-adaptor:{self.codec.fingerprint}:{self.adaptors.config.model_dump_json()}|"
-        return state_dict_digest(self.adaptors.s_state_dict(), salt=salt)
+        state = self.adaptors.s_state_dict()
+        key = tuple((id(t), t._version) for t in state.values())
+        if getattr(self, "_s_fp_cache", (None,))[0] != key:
+            salt = f"s-adaptor:{self.codec.fingerprint}:{self.adaptors.config.model_dump_json()}|"
+            self._s_fp_cache = (key, state_dict_digest(state, salt=salt))
+        return self._s_fp_cache[1]
 
     def _s_fp_short(self) -> bytes:
         fp = self.s_fingerprint()
@@ -108,6 +124,7 @@ class OmniCodec(nn.Module):
             x = x.unsqueeze(0)
         if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise OmnicodecError(f"encode takes one RGB image (1x3xHxW), got shape {tuple(x.shape)}")
+        self._require_cpu()
         h, w = x.shape[-2:]
         padded, (pb, pr) = pad_to_grid(x.float().cpu())
         y = self.analysis(padded)
@@ -117,11 +134,12 @@ class OmniCodec(nn.Module):
     @torch.no_grad()
     def decode_latent(self, stream: Bitstream | bytes) -> tuple[Bitstream, Tensor]:
         """Parse, check the codec fingerprint, and entropy-decode ONCE -> (header, y_hat)."""
+        self._require_cpu()
         if not isinstance(stream, Bitstream):
             stream = Bitstream.from_bytes(stream)
         mine = short_fingerprint(self.codec.fingerprint)
         if stream.codec_fp != mine:
-            raise BitstreamError(
+            raise StreamMismatch(
                 f"codec fingerprint mismatch: the stream was encoded with codec {stream.codec_fp.hex()}, "
                 f"this model's codec is {mine.hex()} ({self.codec.spec.label()})"
             )
@@ -140,7 +158,7 @@ class OmniCodec(nn.Module):
     def check_stream_adaptor(self, stream: Bitstream) -> None:
         if stream.adaptor_fp != self._s_fp_short():
             got = stream.adaptor_fp.hex() if stream.has_adaptor else "none"
-            raise BitstreamError(
+            raise StreamMismatch(
                 f"S-Adaptor fingerprint mismatch: the stream was encoded with S-Adaptor {got}, "
                 f"these T-Adaptors belong to {self._s_fp_short().hex()}"
             )

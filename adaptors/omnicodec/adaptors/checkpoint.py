@@ -60,7 +60,27 @@ def save_adaptors(location: str, ckpt: AdaptorCheckpoint) -> str:
     return location
 
 
+def resolve(location: str) -> str:
+    """``zoo:NAME`` names an adaptor checkpoint bundled with omnicodec; anything else is a
+    path or URL."""
+    if str(location).startswith("zoo:"):
+        from omnicodec.zoo import WEIGHTS_DIR
+
+        return str(WEIGHTS_DIR / str(location)[4:])
+    return str(location)
+
+
+def read_config(location: str) -> dict[str, Any]:
+    """Only the JSON half of a checkpoint (cheap: routers read it to learn fingerprints)."""
+    location = resolve(location)
+    try:
+        return json.loads(storage.read_text(storage.join(location, CONFIG)))
+    except FileNotFoundError:
+        raise CheckpointError(f"{location}: not an adaptor checkpoint (no {CONFIG})") from None
+
+
 def load_adaptors(location: str) -> AdaptorCheckpoint:
+    location = resolve(location)
     cfg_path, w_path = storage.join(location, CONFIG), storage.join(location, WEIGHTS)
     try:
         meta = json.loads(storage.read_text(cfg_path))

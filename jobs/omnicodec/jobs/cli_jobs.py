@@ -9,7 +9,7 @@ from typing import Any
 from omnicodec import storage
 from omnicodec.config import apply_overrides
 from omnicodec.data.shards import resolve_shards
-from omnicodec.errors import DataError
+from omnicodec.errors import DataError, OmnicodecError
 from omnicodec.jobs.specs import DEFAULT_HOME
 
 DATA_HOME = os.path.join(DEFAULT_HOME, "data")
@@ -94,7 +94,7 @@ def pretrain_codec_command(a: argparse.Namespace) -> None:
 
 
 # per task: batch size, crop (None = full 192 px scenes: FCOS is sized for them), steps
-TASK_DEFAULTS = {"cls": (24, 160, 3000), "seg": (16, 160, 3000), "det": (8, None, 4000)}
+TASK_DEFAULTS = {"cls": (32, 160, 800), "seg": (16, 160, 2000), "det": (8, None, 2500)}
 
 
 def pretrain_task_command(a: argparse.Namespace) -> None:
@@ -124,7 +124,16 @@ def train_command(a: argparse.Namespace) -> None:
 
     cfg = AdaptorTrainConfig.from_yaml(a.config, a.set)
     _init(a)
-    print_train_summary(train_adaptors(cfg))
+    result = train_adaptors(cfg)
+    print_train_summary(result)
+    if result.error:
+        raise OmnicodecError(f"run {cfg.run.name} failed: {result.error}")
+    if a.export:
+        from omnicodec.model import OmniCodec
+
+        model = OmniCodec.from_checkpoint(result.metrics["adaptors"])
+        model.save(a.export, metadata={**model.metadata, "exported_from": result.metrics["adaptors"]})
+        print(f"exported adaptors to {a.export}")
 
 
 def eval_command(a: argparse.Namespace) -> None:

@@ -53,7 +53,7 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
         "fingerprint": codec.fingerprint, "parameters": codec.num_parameters,
         "command": _command(), "config": cfg.to_dict(), "data": read_card(cfg.data.shards if isinstance(cfg.data.shards, str) else cfg.data.shards[0]),
         "train": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
-        "metrics": metrics, "wall_s": round(result.wall_s, 1),
+        "metrics": metrics, "wall_s": round(result.wall_s, 1), "train_s": round(result.metrics.get("train_s", 0.0), 1),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     save_artifact(name, model.state_dict(), card, out_dir)
@@ -88,7 +88,7 @@ def pretrain_task(cfg, out_dir: str, test_shards: list[str]) -> dict[str, Any]:
     ckpt = _require(result)
     state = load(storage.read_bytes(storage.join(ckpt, WEIGHTS_FILE)))
     net = build_task_net(cfg.task, cfg.classes())
-    net.load_state_dict(state)
+    net.load_artifact_state(state)
     freeze(net)
     samples = list(iter_samples(test_shards))
     metrics = {"scenes_test_clean": {"images": len(samples), **score_clean(cfg.task, samples, net, cfg.classes())}}
@@ -97,11 +97,13 @@ def pretrain_task(cfg, out_dir: str, test_shards: list[str]) -> dict[str, Any]:
     card = {
         "kind": "task", "name": info.bundled, "task": cfg.task, "description": info.description,
         "num_classes": cfg.classes(), "classes": data_card.get("classes"), "net_kwargs": {},
+        "backbone": getattr(net, "backbone_name", "lite0" if cfg.task == "cls" else None),
         "parameters": sum(p.numel() for p in net.parameters()),
+        "stored_parameters": sum(v.numel() for v in net.artifact_state().values()),
         "command": _command(), "config": cfg.to_dict(), "data": data_card,
         "train": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
-        "metrics": metrics, "wall_s": round(result.wall_s, 1),
+        "metrics": metrics, "wall_s": round(result.wall_s, 1), "train_s": round(result.metrics.get("train_s", 0.0), 1),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    save_artifact(info.bundled, net.state_dict(), card, out_dir)
+    save_artifact(info.bundled, net.artifact_state(), card, out_dir)
     return card

@@ -19,6 +19,7 @@ same weights.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import random
 import tempfile
@@ -102,12 +103,14 @@ class Job:
 
 
 def lr_factor(step: int, optim: OptimSpec) -> float:
+    """Warm-up then cosine decay to ``min_lr_ratio``. Returns a Python float: the scheduler
+    state holds it, and checkpoints load with ``weights_only=True`` (no numpy scalars)."""
     if optim.warmup_steps and step < optim.warmup_steps:
         return (step + 1) / optim.warmup_steps
     if optim.schedule == "constant":
         return 1.0
     progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps))
-    return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + np.cos(np.pi * progress))
+    return float(optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def seed_everything(seed: int, rank: int, segment: int) -> None:
@@ -136,13 +139,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     seed_everything(run.seed, rank, -1)  # model init is identical on every rank
     job.setup()
 
-    step = 0
+    step, elapsed = 0, 0.0
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = torch.load(os.path.join(d, STATE_FILE), map_location=job.device, weights_only=True)
         job.load_state_dict(state)
-        step = int(state["step"])
+        step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+    resumed_from = step
 
     tracker = RankZeroTracker(run, config.to_dict(), rank, total=job.steps, start=step)
     while step < job.steps:
@@ -160,8 +164,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 sums[k] += float(v)
             tracker.log(step, metrics)
         means = _mean_over_ranks({k: v / n for k, v in sums.items()})
-        means.update(step=step, steps_per_s=n / (time.perf_counter() - t0), lr=job.scheduler.get_last_lr()[0])
-        _report(job, step, means, rank)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        means.update(step=step, steps_per_s=n / seconds, lr=float(job.scheduler.get_last_lr()[0]),
+                     resumed_from=resumed_from, train_s=elapsed)
+        _report(job, step, means, rank, elapsed)
         tracker.segment(step, means)
     if tracker.reported == 0:  # relaunched after completion: nothing to do, say so once
         ray.train.report({"step": step, "already_complete": 1.0}, checkpoint=None)
@@ -177,12 +184,12 @@ def _mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) / torch.distributed.get_world_size() for k, v in zip(keys, t)}
 
 
-def _report(job: Job, step: int, metrics: dict[str, float], rank: int) -> None:
+def _report(job: Job, step: int, metrics: dict[str, float], rank: int, elapsed: float) -> None:
     import ray.train
 
     with tempfile.TemporaryDirectory() as tmp:
         if rank == 0:
-            torch.save({"step": step, **job.state_dict()}, os.path.join(tmp, STATE_FILE))
+            torch.save({"step": step, "elapsed": elapsed, **job.state_dict()}, os.path.join(tmp, STATE_FILE))
             job.export(tmp)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:

@@ -69,7 +69,7 @@ class TaskPretrainJob(Job):
     def export(self, directory: str) -> None:
         from safetensors.torch import save_file
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.unwrapped().state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.unwrapped().artifact_state().items()}
         save_file(state, os.path.join(directory, WEIGHTS_FILE))
 
 

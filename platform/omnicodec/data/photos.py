@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -22,10 +21,6 @@ from omnicodec.data.samples import make_sample
 from omnicodec.data.shards import ShardSink, write_card
 
 MAX_SIDE = 1600  # photos are downscaled to this first: crops then look like camera frames
-
-
-def _rng(*parts: Any) -> np.random.Generator:
-    return np.random.default_rng(int(hashlib.sha256(repr(parts).encode()).hexdigest()[:12], 16))
 
 
 def _prepared(photo: sources.Photo) -> Image.Image:
@@ -41,7 +36,7 @@ def build_photo_shards(out: str, count: int = 2000, crop: int = 256, source: str
     pool = [(p, _prepared(p)) for p in sources.photos(source, "train")]
     weights = np.array([im.size[0] * im.size[1] for _, im in pool], dtype=float) ** 0.5
     weights /= weights.sum()
-    rng = _rng("photos", seed)
+    rng = sources.stable_rng("photos", seed)
     with ShardSink(out, "photos", maxcount) as sink:
         for i in tqdm(range(count), desc="photo crops", disable=not progress):
             p, img = pool[rng.choice(len(pool), p=weights)]

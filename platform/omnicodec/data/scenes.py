@@ -10,7 +10,6 @@ the labels, their pixels kept. Train and test use disjoint photos and disjoint o
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -22,10 +21,6 @@ from omnicodec.data.samples import make_sample
 from omnicodec.data.shards import ShardSink, write_card
 
 MIN_VISIBLE, MIN_PIXELS = 0.25, 48
-
-
-def _rng(*parts: Any) -> np.random.Generator:
-    return np.random.default_rng(int(hashlib.sha256(repr(parts).encode()).hexdigest()[:12], 16))
 
 
 class SceneComposer:
@@ -116,7 +111,7 @@ def build_scenes(out: str, train: int, test: int, size: int = 192, source: str |
         hist[split] = [0] * len(composer.classes)
         with ShardSink(out, split, maxcount) as sink:
             for i in tqdm(range(n), desc=f"{split} scenes", disable=not progress):
-                s = composer.compose(_rng("scene", seed, split, i), size)
+                s = composer.compose(sources.stable_rng("scene", seed, split, i), size)
                 hist[split][s["cls"]] += 1
                 sink.write(make_sample(f"{split}-{i:07d}", s["image"], cls=s["cls"], seg=s["seg"],
                                        inst=s["inst"], meta=s["meta"]))

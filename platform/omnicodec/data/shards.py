@@ -45,6 +45,8 @@ def resolve_shards(spec: str | Iterable[str]) -> list[str]:
             raise DataError("no shards given")
         return out
     spec = spec.strip()
+    if not storage.is_url(spec):
+        spec = os.path.expanduser(spec)
     if "{" in spec and ".." in spec:
         return list(braceexpand.braceexpand(spec))
     if storage.is_url(spec):

@@ -65,6 +65,11 @@ class CutOut:
         return self.loader().convert("RGBA")
 
 
+def stable_rng(*parts: object) -> np.random.Generator:
+    """A generator seeded by ``parts``, identical on every machine and Python process."""
+    return np.random.default_rng(int(hashlib.sha256(repr(parts).encode()).hexdigest()[:12], 16))
+
+
 def _in_test(name: str, fraction: float = 0.25) -> bool:
     """Stable split by name: the same file lands on the same side on every machine."""
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction

@@ -47,7 +47,7 @@ def score_system(system: System, samples: list[Sample], tasks: list[str], refs: 
     scorers = {t: TaskScorer(t) for t in tasks}
     bpp, est, p, ms = [], [], [], []
     t0 = time.perf_counter()
-    for i, s in enumerate(tqdm(samples, desc=f"{system.name} {system.label}", disable=not progress, leave=False)):
+    for i, s in enumerate(tqdm(samples, desc=f"{system.name} {system.label}", disable=None if progress else True, leave=False)):
         out = system.run(s, tasks)
         h, w = s.image.shape[-2:]
         bpp.append(8 * out.bytes / (h * w))
@@ -120,10 +120,11 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
 
 
 # ---------------------------------------------------------------------------- CLI
-def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None,
-                  storage_root: str) -> tuple[list[System], list[str]]:
+def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None, storage_root: str,
+                  jpeg: tuple[int, ...] = DEFAULT_JPEG) -> tuple[list[System], list[str]]:
     """``adaptor_ckpts``: (label, checkpoint). Baseline specs: ``frozen:ARCH:Q1,Q2``,
-    ``jpeg:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]``."""
+    ``jpeg:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]``. Default baselines: the
+    frozen codec at every bundled quality of the adaptors' architecture, and JPEG."""
     from omnicodec import zoo
     from omnicodec.codec import CodecSpec, load_codec
 
@@ -142,7 +143,7 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
     if baselines is None:
         qualities = sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
         baselines = ([f"frozen:{arch}:{','.join(map(str, qualities))}"] if qualities else []) + \
-                    [f"jpeg:{','.join(map(str, DEFAULT_JPEG))}"]
+                    [f"jpeg:{','.join(map(str, jpeg))}"]
     for spec in baselines:
         kind, _, rest = spec.partition(":")
         if kind == "frozen":

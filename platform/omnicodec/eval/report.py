@@ -157,7 +157,7 @@ def print_summary(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 170)
     head, rows = points_table(report)
     t = Table(title=f"{report['images']} test images, real bytes")
     for h in head:

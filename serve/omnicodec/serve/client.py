@@ -1,0 +1,106 @@
+"""The edge client: encode locally with the server's S-Adaptor, send only the bytes.
+
+``OmnicodecClient.encoder()`` fetches ``/v1/encoder`` once (the codec's identity and the
+S-Adaptor weights as safetensors), checks both fingerprints against the codec available
+locally, and caches the encoder under ``$OMNICODEC_HOME/edge/<s-fingerprint>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+from typing import Any
+
+import httpx
+import torch
+
+from omnicodec import storage
+from omnicodec.errors import CheckpointError, OmnicodecError
+from omnicodec.images import load_image
+from omnicodec.model import OmniCodec
+
+HOME = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
+
+
+class ServerError(OmnicodecError):
+    def __init__(self, status: int, body: Any):
+        self.status, self.body = status, body
+        msg = body.get("error", {}).get("message") if isinstance(body, dict) else str(body)
+        super().__init__(f"HTTP {status}: {msg}")
+
+
+class OmnicodecClient:
+    def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._encoder: OmniCodec | None = None
+
+    def _json(self, r: httpx.Response) -> Any:
+        try:
+            body = r.json()
+        except ValueError:
+            body = r.text
+        if r.status_code != 200:
+            raise ServerError(r.status_code, body)
+        return body
+
+    def health(self) -> dict:
+        return self._json(self.http.get("/healthz"))
+
+    def tasks(self) -> dict:
+        return self._json(self.http.get("/v1/tasks"))
+
+    def analyze_bytes(self, data: bytes, tasks: str = "cls", seg_format: str = "png") -> dict:
+        return self._json(self.http.post("/v1/analyze", params={"tasks": tasks, "seg_format": seg_format},
+                                         content=data, headers={"Content-Type": "application/octet-stream"}))
+
+    def encoder(self) -> OmniCodec:
+        if self._encoder is None:
+            self._encoder = fetch_encoder(self)
+        return self._encoder
+
+    def encode(self, image: torch.Tensor) -> bytes:
+        return self.encoder().encode(image).to_bytes()
+
+    def analyze(self, image: torch.Tensor, tasks: str = "cls", seg_format: str = "png") -> dict:
+        """Encode at the edge, send only the bitstream."""
+        return self.analyze_bytes(self.encode(image), tasks, seg_format)
+
+
+def fetch_encoder(client: OmnicodecClient) -> OmniCodec:
+    from safetensors.torch import load
+
+    from omnicodec.adaptors import AdaptorCheckpoint, AdaptorConfig
+    from omnicodec.codec import CodecSpec, load_codec
+
+    pkg = client._json(client.http.get("/v1/encoder"))
+    cache = os.path.join(HOME, "edge", pkg["s_fingerprint"][:16])
+    if storage.exists(os.path.join(cache, "adaptors.json")):
+        return OmniCodec.from_checkpoint(cache)
+    data = base64.b64decode(pkg["s_weights_safetensors_b64"])
+    if hashlib.sha256(data).hexdigest() != pkg["sha256"]:
+        raise CheckpointError("encoder package: sha256 mismatch (corrupted in transit)")
+    codec = load_codec(CodecSpec.from_dict({k: v for k, v in pkg["codec"].items() if k != "fingerprint"}))
+    if codec.fingerprint != pkg["codec"]["fingerprint"]:
+        raise CheckpointError("the server's codec differs from the codec available here")
+    ckpt = AdaptorCheckpoint(adaptor=AdaptorConfig.from_dict(pkg["adaptor"]), tasks=[],
+                             codec=pkg["codec"], s_fingerprint=pkg["s_fingerprint"], state=load(data))
+    model = OmniCodec.from_checkpoint(ckpt, codec)  # verifies the S fingerprint
+    model.save(cache, metadata={"source": str(client.http.base_url)})
+    return model
+
+
+def analyze_command(a: argparse.Namespace) -> None:
+    client = OmnicodecClient(a.url, a.token, a.timeout)
+    if a.input.endswith(".omc"):
+        data = storage.read_bytes(a.input)
+    else:
+        data = client.encode(load_image(a.input))
+    result = client.analyze_bytes(data, a.tasks)
+    for t in result["tasks"].values():
+        if "png_base64" in t:
+            t["png_base64"] = t["png_base64"][:32] + "..."
+    print(json.dumps(result, indent=2))

@@ -1,0 +1,246 @@
+"""Request logic of the Serve application, as plain classes.
+
+``RouterCore`` parses and entropy-decodes each bitstream ONCE and hands the decoded
+latent to the task workers; ``TaskWorker`` runs g_s with one task's T-Adaptors and the
+task's frozen network on a batch of latents. Serve deployments (``app.py``) wrap these;
+tests and benchmarks can drive them directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+from collections import Counter
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from omnicodec.adaptors.checkpoint import read_config
+from omnicodec.bitstream import Bitstream
+from omnicodec.codec.fingerprint import short_fingerprint
+from omnicodec.errors import BitstreamError, DataError, StreamMismatch
+from omnicodec.images import decode_image_bytes, to_tensor
+from omnicodec.model import OmniCodec
+from omnicodec.serve.config import ServeConfig
+from omnicodec.tasks.registry import get_task, load_task_net
+
+
+class ApiError(Exception):
+    """An error with an HTTP status; the body is ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def check_token(expected: str | None, header: str | None) -> None:
+    """Bearer auth: no header 401, wrong token 403 (constant-time comparison)."""
+    if expected is None:
+        return
+    if not header or not header.lower().startswith("bearer "):
+        raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)")
+    if not hmac.compare_digest(header[7:].strip().encode(), expected.encode()):
+        raise ApiError(403, "forbidden", "invalid bearer token")
+
+
+# --------------------------------------------------------------------- tasks
+class TaskWorker:
+    """One (task, version): the version's T-Adaptors in g_s, then the frozen task network."""
+
+    def __init__(self, task: str, checkpoint: str, top_k: int = 5):
+        self.task, self.info = task, get_task(task)
+        self.model = OmniCodec.from_checkpoint(checkpoint)
+        if task not in self.model.tasks:
+            raise ValueError(f"{checkpoint} has no T-Adaptors for task '{task}' (has {self.model.tasks})")
+        self.net = load_task_net(task)
+        self.top_k = top_k
+        self.classes = _class_names(task)
+
+    @torch.no_grad()
+    def run_batch(self, items: list[tuple[torch.Tensor, dict[str, Any]]], seg_format: str = "png") -> list[dict[str, Any]]:
+        """Latents of equal shape are decoded together (Serve batches concurrent requests)."""
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        groups: dict[tuple, list[int]] = {}
+        for i, (y_hat, _) in enumerate(items):
+            groups.setdefault(tuple(y_hat.shape), []).append(i)
+        for idx in groups.values():
+            y = torch.cat([items[i][0] for i in idx])
+            x_hat = self.model.synthesis(y, self.task).clamp_(0, 1)
+            for j, i in enumerate(idx):
+                h, w = items[i][1]["height"], items[i][1]["width"]
+                results[i] = self.predict(torch.nan_to_num(x_hat[j : j + 1, :, :h, :w]), seg_format)
+        return results  # type: ignore[return-value]
+
+    def predict(self, x: torch.Tensor, seg_format: str = "png") -> dict[str, Any]:
+        out = self.net.predict(x)
+        kind = self.info.kind
+        if kind == "cls":
+            probs = out[0]
+            top = torch.topk(probs, min(self.top_k, probs.numel()))
+            return {"top_k": [{"index": int(i), "class": self._name(int(i)), "score": float(s)}
+                              for s, i in zip(top.values, top.indices)]}
+        if kind == "det":
+            d = out[0]
+            return {"boxes": [[round(float(v), 2) for v in b] for b in d["boxes"]],
+                    "labels": [int(v) for v in d["labels"]], "classes": [self._name(int(v)) for v in d["labels"]],
+                    "scores": [round(float(v), 4) for v in d["scores"]]}
+        mask = out[0].to(torch.uint8).cpu().numpy()
+        body: dict[str, Any] = {"height": int(mask.shape[0]), "width": int(mask.shape[1]),
+                                "classes": ["background", *(self.classes or [])]}
+        if seg_format == "rle":
+            body.update(format="rle", counts=rle_encode(mask))
+        else:
+            buf = io.BytesIO()
+            Image.fromarray(mask).save(buf, format="PNG")
+            body.update(format="png", png_base64=base64.b64encode(buf.getvalue()).decode())
+        return body
+
+    def _name(self, i: int) -> str | None:
+        return self.classes[i] if self.classes and i < len(self.classes) else None
+
+
+def _class_names(task: str) -> list[str] | None:
+    info = get_task(task)
+    if info.bundled is None:
+        return None
+    from omnicodec import zoo
+
+    return zoo.card(info.bundled).get("classes")
+
+
+def rle_encode(mask: np.ndarray) -> list[int]:
+    """Row-major runs as [value, length, value, length, ...]."""
+    flat = mask.reshape(-1)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [flat.size]]))
+    return [int(v) for pair in zip(flat[starts], lengths) for v in pair]
+
+
+def rle_decode(counts: list[int], height: int, width: int) -> np.ndarray:
+    values, lengths = counts[0::2], counts[1::2]
+    return np.repeat(np.array(values, np.uint8), lengths).reshape(height, width)
+
+
+# -------------------------------------------------------------------- router
+TaskCall = Callable[[str, str, torch.Tensor, dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
+class RouterCore:
+    """Parse, check, entropy-decode ONCE, fan out, and answer errors with a status."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        self.token = config.auth.resolved()
+        self.versions: dict[str, dict[str, str]] = {}  # task -> version -> S fingerprint (short hex)
+        codec_fps = set()
+        for task, spec in config.tasks.items():
+            get_task(task)
+            self.versions[task] = {}
+            for version, ckpt in spec.versions.items():
+                meta = read_config(ckpt)
+                if task not in meta["tasks"]:
+                    raise ValueError(f"{task}@{version}: {ckpt} has no T-Adaptors for '{task}'")
+                codec_fps.add(meta["codec"]["fingerprint"])
+                self.versions[task][version] = short_fingerprint(meta["s_fingerprint"]).hex()
+        if len(codec_fps) != 1:
+            raise ValueError(f"all served adaptors must share one codec; found {len(codec_fps)} fingerprints")
+        self.encoder = OmniCodec.from_checkpoint(config.encoder_checkpoint())
+        if self.encoder.codec.fingerprint not in codec_fps:
+            raise ValueError("the encoder's codec differs from the tasks' codec")
+        self.stats: Counter = Counter()
+
+    # requests ----------------------------------------------------------------------
+    def parse_tasks(self, spec: str | None) -> list[tuple[str, str]]:
+        """``cls,seg@v2`` -> [(cls, default), (seg, v2)]; unknown task or version: 404."""
+        if not spec or not spec.strip():
+            raise ApiError(422, "bad_request", "tasks: give at least one task, e.g. ?tasks=cls,seg")
+        out = []
+        for item in spec.split(","):
+            task, _, version = item.strip().partition("@")
+            if task not in self.versions:
+                raise ApiError(404, "unknown_task", f"task '{task}' is not served (served: {', '.join(self.versions)})")
+            version = version or self.config.tasks[task].default
+            if version not in self.versions[task]:
+                raise ApiError(404, "unknown_version", f"task '{task}' has no version '{version}' "
+                                                       f"(have: {', '.join(self.versions[task])})")
+            out.append((task, version))
+        if len({t for t, _ in out}) != len(out):
+            raise ApiError(422, "bad_request", "tasks: each task at most once per request")
+        return out
+
+    def decode(self, body: bytes, tasks: list[tuple[str, str]]) -> tuple[Bitstream, torch.Tensor]:
+        try:
+            stream = Bitstream.from_bytes(body)
+        except BitstreamError as e:
+            raise ApiError(400, "malformed_bitstream", str(e)) from None
+        for task, version in tasks:
+            if stream.adaptor_fp.hex() != self.versions[task][version]:
+                raise ApiError(409, "adaptor_mismatch",
+                               f"the stream was encoded with S-Adaptor {stream.adaptor_fp.hex() if stream.has_adaptor else 'none'}; "
+                               f"{task}@{version} reads streams of S-Adaptor {self.versions[task][version]}")
+        try:
+            stream, y_hat = self.encoder.decode_latent(stream)
+        except StreamMismatch as e:
+            raise ApiError(409, "codec_mismatch", f"{e}; this server serves codec {self.encoder.codec.fingerprint[:16]}") from None
+        except BitstreamError as e:
+            raise ApiError(400, "malformed_bitstream", str(e)) from None
+        self.stats["latent_decodes"] += 1
+        return stream, y_hat
+
+    async def analyze(self, body: bytes, tasks_spec: str | None, call: TaskCall, seg_format: str = "png") -> dict[str, Any]:
+        import asyncio
+
+        if seg_format not in ("png", "rle"):
+            raise ApiError(422, "bad_request", "seg_format must be png or rle")
+        tasks = self.parse_tasks(tasks_spec)
+        stream, y_hat = self.decode(body, tasks)  # ONCE, whatever the number of tasks
+        header = {"height": stream.height, "width": stream.width}
+        answers = await asyncio.gather(*(call(t, v, y_hat, header, seg_format) for t, v in tasks))
+        self.stats["analyze"] += 1
+        return {
+            "bitstream": {"bytes": len(body), "bpp": round(8 * len(body) / stream.num_pixels, 5),
+                          "height": stream.height, "width": stream.width, "codec": stream.codec_fp.hex(),
+                          "s_adaptor": stream.adaptor_fp.hex()},
+            "tasks": {t: {"version": v, **a} for (t, v), a in zip(tasks, answers)},
+            "latent_decodes": 1,
+        }
+
+    def encode_image(self, body: bytes) -> bytes:
+        try:
+            img = decode_image_bytes(body, "request body")
+        except DataError as e:
+            raise ApiError(400, "bad_image", str(e)) from None
+        if img.size[0] * img.size[1] > self.config.max_image_pixels:
+            raise ApiError(413, "too_large", f"image of {img.size[0]}x{img.size[1]} pixels exceeds "
+                                             f"{self.config.max_image_pixels}")
+        self.stats["encodes"] += 1
+        return self.encoder.encode(to_tensor(img)).to_bytes()
+
+    def describe(self) -> dict[str, Any]:
+        codec = self.encoder.codec
+        return {"codec": {"fingerprint": codec.fingerprint, "arch": codec.spec.arch, "quality": codec.spec.quality},
+                "encoder": {"s_adaptor": self.encoder.s_fingerprint()},
+                "tasks": {t: {"default": self.config.tasks[t].default, "description": get_task(t).description,
+                              "versions": {v: {"s_adaptor": fp} for v, fp in vs.items()}}
+                          for t, vs in self.versions.items()}}
+
+    def encoder_package(self) -> dict[str, Any]:
+        """What an edge device needs to encode: the codec's identity and the S-Adaptor
+        weights (safetensors, base64). No pickles cross the wire."""
+        from safetensors.torch import save
+
+        adaptors = self.encoder.adaptors
+        state = {k: v.contiguous() for k, v in adaptors.s_state_dict().items()}
+        data = save(state)
+        return {"codec": {**self.encoder.codec.spec.to_dict(), "fingerprint": self.encoder.codec.fingerprint},
+                "adaptor": adaptors.config.to_dict(), "s_fingerprint": self.encoder.s_fingerprint(),
+                "s_weights_safetensors_b64": base64.b64encode(data).decode(),
+                "sha256": hashlib.sha256(data).hexdigest()}
