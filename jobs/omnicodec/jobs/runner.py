@@ -170,8 +170,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                      resumed_from=resumed_from, train_s=elapsed)
         _report(job, step, means, rank, elapsed)
         tracker.segment(step, means)
-    if tracker.reported == 0:  # relaunched after completion: nothing to do, say so once
-        ray.train.report({"step": step, "already_complete": 1.0}, checkpoint=None)
+    if tracker.reported == 0:
+        # Relaunched after completion: nothing to train. Re-report the restored state as a
+        # checkpoint, because Ray's Result carries the metrics of the latest checkpoint.
+        _report(job, step, {"step": step, "already_complete": 1.0, "resumed_from": resumed_from, "train_s": elapsed},
+                rank, elapsed)
     tracker.finish()
 
 

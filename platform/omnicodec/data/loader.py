@@ -46,6 +46,8 @@ class LoaderConfig(Config):
     strict: bool = False
     seed: int = 0
     require: list[str] = Field(default_factory=list, description="members every sample must have")
+    decode: list[str] = Field(default_factory=lambda: ["cls", "seg.png", "json"],
+                              description="members decoded besides the image (inst.png is off: no task reads it)")
 
 
 def _seed(*parts: Any) -> int:
@@ -72,11 +74,12 @@ def _read(src: Iterator[dict], strict: bool, skipped: list) -> Iterator[dict]:
 MAX_CONSECUTIVE_ERRORS = 256
 
 
-def _decode(src: Iterator[dict], require: tuple[str, ...], strict: bool, skipped: list) -> Iterator[Sample]:
+def _decode(src: Iterator[dict], require: tuple[str, ...], members: tuple[str, ...], strict: bool,
+            skipped: list) -> Iterator[Sample]:
     failures = 0
     for raw in src:
         try:
-            sample = decode_sample(raw, require)
+            sample = decode_sample(raw, require, members, uint8=True)
         except DataError as e:
             if strict:
                 raise
@@ -128,7 +131,7 @@ def random_crop(s: Sample, size: int, rng: random.Random) -> Sample:
     _, h, w = s.image.shape
     if h < size or w < size:
         ph, pw = max(0, size - h), max(0, size - w)
-        s.image = torch.nn.functional.pad(s.image[None], (0, pw, 0, ph), mode="replicate")[0]
+        s.image = torch.nn.functional.pad(s.image[None].float(), (0, pw, 0, ph), mode="replicate")[0].to(s.image.dtype)
         if s.seg is not None:
             s.seg = torch.nn.functional.pad(s.seg, (0, pw, 0, ph))
         if s.inst is not None:
@@ -149,18 +152,32 @@ def random_crop(s: Sample, size: int, rng: random.Random) -> Sample:
 
 
 def collate(samples: list[Sample], skipped: list | None = None) -> dict[str, Any]:
-    """Stack images and dense masks; keep boxes as per-image lists (counts vary)."""
+    """Stack images (float in [0, 1]) and dense masks (int64); keep boxes as per-image
+    lists (counts vary). uint8 inputs are converted once per batch, not per sample."""
+    image = _stack_as([s.image for s in samples], torch.float32)
+    if samples[0].image.dtype == torch.uint8:
+        image.div_(255.0)
+    has_seg = all(s.seg is not None for s in samples)
     batch: dict[str, Any] = {
-        "image": torch.stack([s.image for s in samples]),
+        "image": image,
         "keys": [s.key for s in samples],
         "boxes": [s.boxes for s in samples],
         "labels": [s.labels for s in samples],
         "cls": torch.tensor([s.cls for s in samples]) if all(s.cls is not None for s in samples) else None,
-        "seg": torch.stack([s.seg for s in samples]) if all(s.seg is not None for s in samples) else None,
+        "seg": _stack_as([s.seg for s in samples], torch.int64) if has_seg else None,
     }
     if skipped is not None:
         batch["skipped"], skipped[:] = list(skipped), []
     return batch
+
+
+def _stack_as(tensors: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """``torch.stack(tensors).to(dtype)`` in one pass: each sample is converted while it is
+    copied into the batch, so no intermediate batch is materialised."""
+    out = torch.empty((len(tensors), *tensors[0].shape), dtype=dtype)
+    for i, t in enumerate(tensors):
+        out[i].copy_(t)
+    return out
 
 
 def _batch(src: Iterator[Sample], batch_size: int, skipped: list) -> Iterator[dict[str, Any]]:
@@ -204,7 +221,7 @@ def make_pipeline(cfg: LoaderConfig, rank: int | None = None, world_size: int | 
         *shards,
         partial(_read, strict=cfg.strict, skipped=skipped),
         *([partial(_shuffle, bufsize=cfg.shuffle_buffer, seed=cfg.seed, segment=segment, rank=rank)] if cfg.shuffle_buffer else []),
-        partial(_decode, require=tuple(cfg.require), strict=cfg.strict, skipped=skipped),
+        partial(_decode, require=tuple(cfg.require), members=tuple(cfg.decode), strict=cfg.strict, skipped=skipped),
         partial(_augment, size=cfg.crop, hflip=cfg.hflip, seed=cfg.seed, segment=segment, rank=rank),
         partial(_batch, batch_size=cfg.batch_size, skipped=skipped),
     ]

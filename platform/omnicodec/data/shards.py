@@ -82,13 +82,16 @@ def iter_shard(url: str, fileobj: io.BufferedIOBase | None = None) -> Iterator[d
     current: dict[str, Any] | None = None
     seen: set[str] = set()
     offset = 0
-    counted = _Counting(fileobj)
+    # Seekable files (local, most fsspec stores) are read in place; pure streams through a
+    # byte counter. Either way the archive's true length is known at the end.
+    seekable = getattr(fileobj, "seekable", lambda: False)()
+    counted = None if seekable else _Counting(fileobj)
     try:
-        tar = tarfile.open(fileobj=counted, mode="r|")
+        tar = tarfile.open(fileobj=fileobj if seekable else counted, mode="r:" if seekable else "r|")
         while True:
             try:
                 info = tar.next()
-            except (tarfile.TarError, EOFError, OSError) as e:
+            except (tarfile.TarError, EOFError, OSError, ValueError) as e:
                 after = f" after key '{current['__key__']}'" if current else ""
                 raise DataError(f"shard {url}: corrupt or truncated tar at byte {offset}{after} ({e})") from None
             if info is None:
@@ -119,11 +122,15 @@ def iter_shard(url: str, fileobj: io.BufferedIOBase | None = None) -> Iterator[d
             tar.members = []
         # Python's tarfile ends quietly when a stream stops at a header boundary: a complete
         # archive has two zero blocks after its last member, a truncated one does not.
-        while counted.read(1 << 20):
-            pass
-        if counted.count < tar.offset + 2 * tarfile.BLOCKSIZE:
+        if seekable:
+            size = fileobj.seek(0, io.SEEK_END)
+        else:
+            while counted.read(1 << 20):
+                pass
+            size = counted.count
+        if size < tar.offset + 2 * tarfile.BLOCKSIZE:
             last = f" (last key '{current['__key__']}' may be incomplete)" if current else ""
-            raise DataError(f"shard {url}: truncated at byte {counted.count}: the end-of-archive marker is missing{last}")
+            raise DataError(f"shard {url}: truncated at byte {size}: the end-of-archive marker is missing{last}")
         if current is not None:
             yield current
     finally:

@@ -228,6 +228,7 @@ class SceneDetector(_BackboneNet):
     def __init__(self, num_classes: int, image_size: int = 192, backbone: str = "lite0"):
         super().__init__()
         self.body, ch, self.frozen_backbone = make_body(backbone)
+        self.backbone_name = backbone
         # Lite0 normalises inside its body; FCOS's transform must then pass pixels through.
         mean, std = ([0.0] * 3, [1.0] * 3) if backbone == "lite0" else (list(IMAGENET_MEAN), list(IMAGENET_STD))
         self.net = FCOS(_FPNBackbone(self.body, ch), num_classes, min_size=image_size, max_size=image_size,

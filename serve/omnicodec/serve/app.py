@@ -14,7 +14,6 @@
 ``build_app(args)`` is the import path Ray's ``serve run`` / ``serve deploy`` use.
 """
 
-from __future__ import annotations
 
 import asyncio
 from typing import Any

@@ -1,0 +1,40 @@
+"""Curve summaries: BD-rate sign and magnitude, operational frontiers, Delta_m, report files."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from omnicodec.eval.summary import bd_rate, delta_m, value_at_rate
+
+
+def _curve(rates, values):
+    return [{"bpp": r, "value": v} for r, v in zip(rates, values)]
+
+
+def test_bd_rate_of_a_curve_needing_half_the_bits_is_minus_fifty_percent():
+    anchor = _curve([0.2, 0.4, 0.8, 1.6], [0.5, 0.6, 0.7, 0.8])
+    test = _curve([0.1, 0.2, 0.4, 0.8], [0.5, 0.6, 0.7, 0.8])
+    assert bd_rate(anchor, test)["bd_rate"] == pytest.approx(-50.0, abs=0.5)
+    assert bd_rate(test, anchor)["bd_rate"] == pytest.approx(100.0, abs=1.0)
+
+
+def test_dominated_points_are_dropped_before_interpolation():
+    noisy = _curve([0.2, 0.3, 0.4, 0.5], [0.50, 0.62, 0.58, 0.70])  # 0.4 bpp buys less than 0.3
+    assert value_at_rate(noisy, 0.35) == pytest.approx(0.62 + (0.70 - 0.62) * math.log(0.35 / 0.3) / math.log(0.5 / 0.3))
+    assert bd_rate(noisy, _curve([0.1, 0.2], [0.5, 0.7]))["bd_rate"] < 0
+
+
+def test_no_overlap_or_too_few_points_give_no_number_and_a_reason():
+    assert bd_rate(_curve([0.1], [0.5]), _curve([0.1, 0.2], [0.5, 0.6]))["bd_rate"] is None
+    res = bd_rate(_curve([0.1, 0.2], [0.1, 0.2]), _curve([0.1, 0.2], [0.5, 0.6]))
+    assert res["bd_rate"] is None and "overlap" in res["note"]
+    assert value_at_rate(_curve([0.2, 0.4], [0.5, 0.6]), 0.1) is None  # no extrapolation
+
+
+def test_delta_m_is_the_mean_relative_gain_in_percent():
+    assert delta_m({"cls": 0.6, "seg": 0.4}, {"cls": 0.5, "seg": 0.5}) == pytest.approx(100 * (0.2 - 0.2) / 2)
+    assert delta_m({"cls": 0.6}, {"cls": 0.5}) == pytest.approx(20.0)
+    assert delta_m({"err": 0.4}, {"err": 0.5}, {"err": False}) == pytest.approx(20.0)
+    assert delta_m({"cls": 0.6}, {"cls": None}) is None
