@@ -52,3 +52,17 @@ def test_serve_configs_pass_rays_own_schema():
     assert local.applications[0].import_path == "omnicodec.serve.app:build_app"
     cluster = ServeDeploySchema(**yaml.safe_load(_load("rayservice.yaml")["spec"]["serveConfigV2"]))
     assert cluster.applications[0].args["tasks"].keys() == {"cls", "seg", "det"}
+
+
+def test_every_adaptor_version_in_shipped_serve_configs_loads_onto_its_bundled_codec():
+    """The demo endpoint must start from a fresh clone: each `zoo:` checkpoint exists, holds
+    every task it is served for, and matches the bundled codec's fingerprint."""
+    from omnicodec.model import OmniCodec
+
+    local = load_serve_file(os.path.join(REPO, "serve", "omnicodec", "serve", "config.yaml"))["applications"][0]["args"]
+    cluster = yaml.safe_load(_load("rayservice.yaml")["spec"]["serveConfigV2"])["applications"][0]["args"]
+    for args in (local, cluster):
+        for task, spec in ServeConfig.from_dict(args).tasks.items():
+            for location in spec.versions.values():
+                model = OmniCodec.from_checkpoint(location)  # refuses a codec mismatch
+                assert task in model.tasks, f"{location} has no T-Adaptors for {task}"

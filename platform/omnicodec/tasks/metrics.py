@@ -14,7 +14,7 @@ class TopK:
     """Top-1 against labels, and agreement with reference predictions (label-free)."""
 
     def __init__(self) -> None:
-        self.correct = self.agree = self.n = 0
+        self.correct = self.agree = self.n = self.referenced = 0
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor | None = None) -> None:
         pred = probs.argmax(-1)
@@ -23,9 +23,13 @@ class TopK:
             self.correct += int((pred == labels).sum())
         if reference is not None:
             self.agree += int((pred == reference.argmax(-1)).sum())
+            self.referenced += len(pred)
 
     def result(self) -> dict[str, float]:
-        return {"top1": self.correct / max(1, self.n), "agreement": self.agree / max(1, self.n)}
+        out = {"top1": self.correct / max(1, self.n)}
+        if self.referenced:  # no references given: agreement is undefined, not 0
+            out["agreement"] = self.agree / self.referenced
+        return out
 
 
 class MeanIoU:
@@ -35,7 +39,7 @@ class MeanIoU:
     def __init__(self, num_classes: int):
         self.k = num_classes
         self.conf = np.zeros((num_classes, num_classes), np.int64)
-        self.agree = self.pixels = 0
+        self.agree = self.pixels = self.referenced = 0
 
     def update(self, pred: torch.Tensor, target: torch.Tensor | None, reference: torch.Tensor | None = None) -> None:
         p = pred.reshape(-1).cpu().numpy()
@@ -45,6 +49,7 @@ class MeanIoU:
             self.conf += np.bincount(self.k * t[ok] + p[ok], minlength=self.k**2).reshape(self.k, self.k)
         if reference is not None:
             self.agree += int((pred == reference).sum())
+            self.referenced += p.size
         self.pixels += p.size
 
     def result(self) -> dict[str, float]:
@@ -52,9 +57,11 @@ class MeanIoU:
         union = self.conf.sum(0) + self.conf.sum(1) - inter
         present = union > 0
         iou = inter[present] / union[present]
-        return {"miou": float(iou.mean()) if present.any() else 0.0,
-                "pixel_acc": float(inter.sum() / max(1, self.conf.sum())),
-                "agreement": self.agree / max(1, self.pixels)}
+        out = {"miou": float(iou.mean()) if present.any() else 0.0,
+               "pixel_acc": float(inter.sum() / max(1, self.conf.sum()))}
+        if self.referenced:
+            out["agreement"] = self.agree / self.referenced
+        return out
 
 
 class MeanAP:

@@ -239,8 +239,13 @@ class SceneDetector(_BackboneNet):
         return self.net.transform(list(x), targets)
 
     def features(self, x: Tensor) -> list[Tensor]:
+        """FPN levels plus the head's outputs (class probabilities, box regression,
+        centerness). Distilling the FPN alone left mAP flat on unseen test objects; adding
+        the head's outputs raised it (README, "Limits and honest notes")."""
         images, _ = self._prepared(x)
-        return list(self.net.backbone(images.tensors).values())
+        feats = list(self.net.backbone(images.tensors).values())
+        head = self.net.head(feats)
+        return feats + [torch.sigmoid(head["cls_logits"]), head["bbox_regression"], torch.sigmoid(head["bbox_ctrness"])]
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         images, _ = self._prepared(x)
