@@ -54,6 +54,15 @@ def test_config_errors_name_the_key(tmp_path, scenes):
         _config(tmp_path, scenes, "has space")
 
 
+def test_relaunch_with_a_changed_experiment_is_refused_naming_the_keys(tmp_path, scenes):
+    from omnicodec.jobs.runner import guard_relaunch
+
+    guard_relaunch(_config(tmp_path, scenes, "same"))
+    guard_relaunch(_config(tmp_path, scenes, "same", **{"optim.steps": 32, "run.num_workers": 1}))  # longer: fine
+    with pytest.raises(ConfigError, match=r"lmbda: 1\.0 -> 2\.0; tasks: "):
+        guard_relaunch(_config(tmp_path, scenes, "same", lmbda=2.0, **{"tasks": "[{name: cls, loss: distill}]"}))
+
+
 def test_ddp_sees_adaptor_parameters_only():
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel

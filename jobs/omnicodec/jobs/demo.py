@@ -9,6 +9,8 @@ and JPEG. Prints the table and where the report is.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -60,11 +62,14 @@ def demo_command(a: argparse.Namespace) -> None:
     ckpts = []
     for i, lmbda in enumerate(spec["lambdas"]):
         train = yaml.safe_load(yaml.safe_dump(spec["train"]))
-        train["run"].update(name=f"demo-lambda{i}", storage=runs)
         train["data"]["shards"] = split_shards(scenes, "train")
         train["lmbda"] = lmbda
         if a.steps:
             train["optim"]["steps"] = a.steps
+        # The run name carries the recipe's hash: rerunning the demo resumes (or reuses) the
+        # same recipe's runs, and an edited demo.yaml starts new ones.
+        recipe = hashlib.sha256(json.dumps(train, sort_keys=True).encode()).hexdigest()[:8]
+        train["run"].update(name=f"demo-lambda{i}-{recipe}", storage=runs)
         cfg = AdaptorTrainConfig.from_dict(train, source="demo.yaml")
         console.print(f"[2/4] training all-in-one adaptors for {', '.join(cfg.task_names)} at lambda={lmbda} "
                       f"({cfg.run.num_workers} Ray Train workers, {cfg.optim.steps} steps)")

@@ -34,6 +34,7 @@ import torch
 
 from omnicodec import storage
 from omnicodec.config import Config
+from omnicodec.errors import ConfigError
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 
 JOBS = {
@@ -221,12 +222,53 @@ def storage_args(location: str) -> dict[str, Any]:
     return {"storage_path": path, "storage_filesystem": pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))}
 
 
+RUN_CONFIG_FILE = "omnicodec-config.json"
+RELAUNCH_MAY_CHANGE = ("run.", "optim.steps")  # placement, logging, and training longer
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def guard_relaunch(config: Config) -> None:
+    """Relaunching a run name resumes it, so the run must still be the same experiment:
+    the first launch records its config; a later launch whose config differs (other than
+    ``run.*`` and ``optim.steps``) is refused, naming each changed key, instead of silently
+    continuing the old experiment under the new settings."""
+    import json
+
+    run_dir = config.run.run_dir()
+    path = storage.join(run_dir, RUN_CONFIG_FILE)
+    current = json.loads(json.dumps(config.to_dict()))
+    if not storage.exists(path):
+        storage.makedirs(run_dir)
+        storage.write_text(path, json.dumps(current, indent=2, sort_keys=True))
+        return
+    before, now = _flat(json.loads(storage.read_text(path))), _flat(current)
+    changed = [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
+               if not k.startswith(RELAUNCH_MAY_CHANGE) and before.get(k) != now.get(k)]
+    if changed:
+        raise ConfigError(f"run '{config.run.name}' in {run_dir} was started with another config "
+                          f"({'; '.join(changed)}); relaunching would resume it. Use a new run.name, "
+                          f"or delete the run folder to start over")
+
+
 def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
     """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
     run: RunSpec = config.run
+    try:
+        guard_relaunch(config)
+    except ConfigError as e:
+        return TrainResult(run.name, run.run_dir(), None, {}, 0.0, f"ConfigError: {e}")
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": kind, "config": config.to_dict()},
