@@ -36,6 +36,8 @@ def open_file(location: str, mode: str = "rb") -> IO:
     location = str(location)
     if "w" in mode:
         makedirs(parent(location))
+    if not is_url(location):  # the builtin file object: tarfile's many small reads stay in C
+        return open(os.path.expanduser(location), mode)
     return fsspec.open(location, mode).open()
 
 

@@ -89,7 +89,9 @@ def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: t
         raise DataError(f"{where}: no image member ({'/'.join(IMAGE_EXTS)})")
     image = _image(raw[ext], f"{where}, member '{ext}'", "RGB")
     h, w = image.shape[:2]
-    pixels = torch.from_numpy(image.copy()).permute(2, 0, 1)
+    # One copy that also lays the pixels out CHW (as uint8, the cheapest place to transpose):
+    # batches then fill with straight copies.
+    pixels = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
     out = Sample(key=key, url=url, image=pixels if uint8 else pixels.float().div_(255.0))
     if "cls" in raw and "cls" in members:
         try:
@@ -119,6 +121,6 @@ def _image(data: bytes, where: str, mode: str) -> np.ndarray:
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
-        return np.asarray(img.convert(mode))
+        return np.asarray(img if img.mode == mode else img.convert(mode))
     except Exception as e:  # PIL raises many types for corrupt files
         raise DataError(f"{where}: undecodable image ({type(e).__name__}: {e})") from None
