@@ -83,3 +83,26 @@ def test_task_names_are_validated(small_codec):
         OmniCodec(small_codec, ["Bad.Name"])
     with pytest.raises(OmnicodecError, match="duplicate"):
         OmniCodec(small_codec, ["cls", "cls"])
+
+
+def test_inference_mask_cache_follows_weight_changes():
+    """Coding caches the resampled spectral mask per size; a weight change (an optimizer
+    step, a loaded checkpoint) must never serve a stale mask."""
+    from omnicodec.adaptors import AdaptorConfig
+    from omnicodec.adaptors.spectral import SpectralAdaptor
+
+    torch.manual_seed(0)
+    a, b = SpectralAdaptor(8, AdaptorConfig()), SpectralAdaptor(8, AdaptorConfig())
+    for p in list(a.parameters()) + list(b.parameters()):
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.randn(1, 8, 24, 40)
+    with torch.no_grad():
+        first = a(x)
+        assert torch.equal(a(x), first)  # served from the cache
+        a.load_state_dict(b.state_dict())
+        assert torch.equal(a(x), b(x))
+        a.mask.add_(0.5)
+        fresh = SpectralAdaptor(8, AdaptorConfig())
+        fresh.load_state_dict(a.state_dict())
+        assert torch.equal(a(x), fresh(x))
+    assert torch.allclose(a(x), fresh(x))  # and with autograd on

@@ -41,15 +41,29 @@ class SpectralAdaptor(nn.Module):
         delta = self.dw(h)
         if self.mask is not None:
             delta = delta + self._filter(h)
-        return x + self.scale * self.up(delta)
+        return torch.add(x, self.up(delta), alpha=self.scale)  # one pass over the big tensor
 
     def _filter(self, h: Tensor) -> Tensor:
         height, width = h.shape[-2:]
         spectrum = torch.fft.rfft2(h.float(), norm="ortho")
-        mask = F.interpolate(self.mask.permute(0, 3, 1, 2), size=spectrum.shape[-2:],
+        return torch.fft.irfft2(spectrum * self._mask_at(spectrum.shape[-2:]), s=(height, width),
+                                norm="ortho").to(h.dtype)
+
+    def _mask_at(self, size: tuple[int, int]) -> Tensor:
+        """The complex mask resampled to the spectrum's size. Without autograd (coding,
+        serving) it is cached per size and invalidated whenever the weights change."""
+        key = (tuple(size), self.mask._version, self.mask.data_ptr(), self.mask.device)
+        cache = self.__dict__.setdefault("_mask_cache", {})
+        if not torch.is_grad_enabled() and key in cache:
+            return cache[key]
+        mask = F.interpolate(self.mask.permute(0, 3, 1, 2), size=size,
                              mode="bilinear", align_corners=True)  # (C, 2, H, W//2+1)
         mask = torch.complex(mask[:, 0], mask[:, 1])
-        return torch.fft.irfft2(spectrum * mask, s=(height, width), norm="ortho").to(h.dtype)
+        if not torch.is_grad_enabled():
+            if len(cache) >= 4:
+                cache.clear()
+            cache[key] = mask
+        return mask
 
 
 def _all_pass(channels: int, rows: int, cols: int) -> Tensor:
