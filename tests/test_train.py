@@ -51,6 +51,8 @@ def test_config_errors_name_the_key(tmp_path, scenes):
         _config(tmp_path, scenes, "x", lmbda="lots")
     with pytest.raises(ConfigError, match="unknown task 'ocr'"):
         _config(tmp_path, scenes, "x", **{"tasks": "[{name: ocr}]"})
+    with pytest.raises(ConfigError, match="duplicate task names"):
+        _config(tmp_path, scenes, "x", **{"tasks": "[{name: cls}, {name: cls}]"})
     with pytest.raises(ConfigError, match="run.name"):
         _config(tmp_path, scenes, "has space")
 

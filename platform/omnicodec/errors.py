@@ -30,8 +30,11 @@ class FingerprintMismatch(OmnicodecError):
     """Weights were asked to run with a codec (or S-Adaptor) they were not trained for."""
 
 
-class ConfigError(OmnicodecError):
-    """A config file or override is malformed; the message names the key."""
+class ConfigError(OmnicodecError, ValueError):
+    """A config file or override is malformed; the message names the key.
+
+    Also a ``ValueError``: raised inside a config's validators (an unknown or duplicate
+    task name), pydantic then reports it like any other bad value, with the key's path."""
 
 
 class DataError(OmnicodecError):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
 from omnicodec.adaptors.spectral import SpectralAdaptor
-from omnicodec.errors import OmnicodecError
+from omnicodec.errors import ConfigError, OmnicodecError
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -41,9 +41,9 @@ def check_task_names(tasks: Iterable[str]) -> list[str]:
     tasks = list(tasks)
     for t in tasks:
         if not TASK_NAME.match(t):
-            raise OmnicodecError(f"task name '{t}' must match {TASK_NAME.pattern}")
+            raise ConfigError(f"task name '{t}' must match {TASK_NAME.pattern}")
     if len(set(tasks)) != len(tasks):
-        raise OmnicodecError(f"duplicate task names in {tasks}")
+        raise ConfigError(f"duplicate task names in {tasks}")
     return tasks
 
 

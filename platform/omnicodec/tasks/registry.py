@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from omnicodec.errors import OmnicodecError
+from omnicodec.errors import ConfigError
 from omnicodec.tasks.networks import ImageNetClassifier, TaskNet, build_task_net
 
 
@@ -33,7 +33,7 @@ def get_task(name: str) -> TaskInfo:
     try:
         return TASKS[name]
     except KeyError:
-        raise OmnicodecError(f"unknown task '{name}' (known: {', '.join(TASKS)})") from None
+        raise ConfigError(f"unknown task '{name}' (known: {', '.join(TASKS)})") from None
 
 
 def freeze(net: TaskNet) -> TaskNet:
