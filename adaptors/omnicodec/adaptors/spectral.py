@@ -35,6 +35,7 @@ class SpectralAdaptor(nn.Module):
         self.up = nn.Conv2d(hidden, channels, 1)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
+        self._mask_cache: dict[tuple, Tensor] = {}  # inference only; see _mask_at
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.down(x)
@@ -53,7 +54,7 @@ class SpectralAdaptor(nn.Module):
         """The complex mask resampled to the spectrum's size. Without autograd (coding,
         serving) it is cached per size and invalidated whenever the weights change."""
         key = (tuple(size), self.mask._version, self.mask.data_ptr(), self.mask.device)
-        cache = self.__dict__.setdefault("_mask_cache", {})
+        cache = self._mask_cache
         if not torch.is_grad_enabled() and key in cache:
             return cache[key]
         mask = F.interpolate(self.mask.permute(0, 3, 1, 2), size=size,

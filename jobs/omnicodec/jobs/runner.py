@@ -245,7 +245,7 @@ def guard_relaunch(config: Config) -> None:
 
     run_dir = config.run.run_dir()
     path = storage.join(run_dir, RUN_CONFIG_FILE)
-    current = json.loads(json.dumps(config.to_dict()))
+    current = config.to_dict()  # JSON-typed already (model_dump(mode="json"))
     if not storage.exists(path):
         storage.makedirs(run_dir)
         storage.write_text(path, json.dumps(current, indent=2, sort_keys=True))
