@@ -22,8 +22,8 @@ class TaskInfo:
 TASKS: dict[str, TaskInfo] = {
     t.name: t for t in [
         TaskInfo("cls", "cls", "top1", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)", ("cls",)),
-        TaskInfo("seg", "seg", "miou", "task-seg", "semantic segmentation (LR-ASPP MobileNetV3-Small, trained here)", ("seg.png",)),
-        TaskInfo("det", "det", "map", "task-det", "object detection (FCOS MobileNetV3-Small FPN, trained here)", ("json",)),
+        TaskInfo("seg", "seg", "miou", "task-seg", "semantic segmentation (LR-ASPP on the frozen EfficientNet-Lite0 body, head trained here)", ("seg.png",)),
+        TaskInfo("det", "det", "map", "task-det", "object detection (FCOS, 64-ch FPN on the frozen EfficientNet-Lite0 body, trained here)", ("json",)),
         TaskInfo("imagenet", "cls", "agreement", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)"),
     ]
 }
