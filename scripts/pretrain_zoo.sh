@@ -8,6 +8,27 @@ OC=${OC:-.venv/bin/omnicodec}
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 WANDB_MODE=offline
 
 what=${1:-all}
+if [[ $what == all || $what == photo-codecs ]]; then
+  # mbt2018-mean-photo (CompressAI's N=128, M=192) on the real-photo corpus. Every stage is a
+  # resumable run: relaunching this script resumes where it stopped. Quality 3 from scratch with
+  # progressive crops (64 px in batches of 16, then 128 px in batches of 8: the same pixels per
+  # step), then the ladder fine-tuned from it.
+  DATA=${PHOTO_DATA:-$HOME/.cache/omnicodec/data/photos-v2}
+  STAGE=${STAGE_DIR:-$HOME/.cache/omnicodec/stages}
+  ZOO=${ZOO_OUT:-platform/omnicodec/zoo/weights}
+  P=${RUN_PREFIX:-photo}
+  [[ -f $DATA/dataset.json ]] || $OC data photos --out "$DATA" --count 12000 --crop 256
+  common=(--arch mbt2018-mean-photo --data "$DATA" --cpus-per-worker 2
+          --set run.threads_per_worker=2 --set run.checkpoint_every=100)
+  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3-crop64" --crop 64 --batch-size 16 \
+      --steps "${BASE64_STEPS:-1500}" --lr 3e-4 --out "$STAGE"
+  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3" --crop 128 --batch-size 8 --steps "${BASE_STEPS:-2000}" \
+      --lr 2e-4 --init-from "$STAGE/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
+  for q in ${PHOTO_QUALITIES:-1 2 5}; do
+    $OC pretrain codec "${common[@]}" --quality "$q" --name "$P-q$q" --crop 128 --batch-size 8 --steps "${FT_STEPS:-600}" \
+        --lr 1e-4 --init-from "$ZOO/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
+  done
+fi
 if [[ $what == all || $what == codecs ]]; then
   # quality 3 from scratch, then the ladder's neighbours fine-tuned from it
   $OC pretrain codec --quality 3 --steps 6000 --lr 3e-4

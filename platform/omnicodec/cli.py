@@ -64,9 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="debian: Tux Paint stamps + wallpapers (scripts/setup.sh); portable: pip-only photos and shapes")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--maxcount", type=int, default=50, help="samples per shard (default 50)")
-    s = cmd("photos", "real-photo crops for codec pretraining, and the Kodak-like set",
-            "Random crops of the training photos (DIR/photos-*.tar) and, with --kodaklike, the fixed\n"
-            "24-image 768x512 evaluation set cut from held-out photos (DIR/kodaklike-000000.tar).\n\n"
+    s = cmd("photos", "real-photo crops for codec pretraining, the held-out and Kodak-like sets",
+            "Multi-scale random crops of the training photos of the real-photo corpus (every\n"
+            "photographic file the Debian wallpaper/test-data packages and pip packages install; digital\n"
+            "art screened out; duplicates dropped) as DIR/photos-*.tar. With --kodaklike: the fixed 24-image\n"
+            "768x512 set cut from the held-out photos; with --heldout: every held-out photo whole at 768 px.\n"
+            "Prints how many distinct photos were used and which candidates were left out, and why.\n\n"
             "example: omnicodec data photos --out data/photos --count 4000", _data_photos, dsub)
     s.add_argument("--out", required=True)
     s.add_argument("--count", type=int, default=4000)
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", default="auto", choices=["auto", "debian", "portable"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--kodaklike", action="store_true", help="write the Kodak-like set instead of crops")
+    s.add_argument("--heldout", action="store_true", help="write the held-out photos (whole, 768 px) instead of crops")
     s = cmd("convert", "convert an image folder, COCO or PASCAL-Context dataset to shards",
             "imagefolder: ROOT/<class>/*.jpg.  coco: --images DIR --annotations instances.json.\n"
             "pascal-context: ROOT/JPEGImages + ROOT/<labels dir>/*.png (class-id masks).\n\n"
@@ -144,12 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("eval", "rate/accuracy evaluation from real bitstreams, with baselines and a report",
             "Encodes each test image once (real bytes), decodes per task, scores the frozen task nets,\n"
             "compares against the frozen codec and JPEG, and writes report.md/.html, PNG plots, CSV, JSON.\n\n"
-            "example: omnicodec eval --run demo-l0 --run demo-l1 --data DIR/test-000000.tar --out report/",
+            "example: omnicodec eval --run demo-l0 --run demo-l1 --data DIR/test-000000.tar --out report/\n"
+            "         omnicodec eval --human --data ~/.cache/omnicodec/data/kodaklike --out rd/",
             _eval)
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--run", action="append", help="training run name (repeat for several lambdas)")
-    g.add_argument("--adaptors", action="append", help="adaptor checkpoint folder (repeatable)")
-    s.add_argument("--data", required=True, help="test shards")
+    g.add_argument("--adaptors", action="append",
+                   help="adaptors: run name, run / checkpoint / adaptors folder, or zoo:NAME (repeatable)")
+    g.add_argument("--human", action="store_true",
+                   help="human rate-distortion report instead: learned codecs vs JPEG and WebP (PSNR, MS-SSIM, "
+                        "BD-rate with bootstrap intervals, timings); --data may be shards or an image folder")
+    s.add_argument("--data", required=True, help="test shards (with --human: shards or an image folder)")
+    s.add_argument("--codec", action="append", metavar="ARCH:Q1,Q2",
+                   help="--human: a codec family to measure (default: every bundled codec, all qualities)")
+    s.add_argument("--checkpoint", action="append", default=[], metavar="ARCH=PATH",
+                   help="--human: any CompressAI checkpoint (state dict or {'state_dict': ...}), path or URL")
+    s.add_argument("--jpeg", default=",".join(map(str, (10, 20, 35, 50, 70, 85))), help="--human: JPEG qualities")
+    s.add_argument("--webp", default=",".join(map(str, (5, 20, 40, 60, 80, 92))), help="--human: WebP qualities")
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
@@ -246,9 +261,16 @@ def _data_scenes(a: argparse.Namespace) -> None:
 
 
 def _data_photos(a: argparse.Namespace) -> None:
-    from omnicodec.data.photos import build_kodaklike, build_photo_shards
+    from omnicodec.data.photos import build_heldout_photos, build_kodaklike, build_photo_shards
 
-    card = build_kodaklike(a.out, a.source) if a.kodaklike else build_photo_shards(a.out, a.count, a.crop, a.source, a.seed)
+    if a.kodaklike:
+        card = build_kodaklike(a.out, a.source)
+    elif a.heldout:
+        card = build_heldout_photos(a.out, source=a.source)
+    else:
+        card = build_photo_shards(a.out, a.count, a.crop, a.source, a.seed)
+        print(f"{card['distinct_photos']} distinct training photos ({len(card['heldout'])} held out, "
+              f"{len(card['left_out'])} candidates left out)")
     print(json.dumps({k: v for k, v in card.items() if k != "photos"}, indent=1))
 
 

@@ -60,14 +60,48 @@ def save_adaptors(location: str, ckpt: AdaptorCheckpoint) -> str:
     return location
 
 
-def resolve(location: str) -> str:
-    """``zoo:NAME`` names an adaptor checkpoint bundled with omnicodec; anything else is a
-    path or URL."""
-    if str(location).startswith("zoo:"):
+def runs_root() -> str:
+    """Where ``omnicodec train`` writes runs by default ($OMNICODEC_HOME/runs)."""
+    import os
+
+    return os.path.join(os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec")), "runs")
+
+
+def resolve(location: str, runs: str | None = None) -> str:
+    """Every way a user names adaptors, resolved to the folder holding ``adaptors.json``.
+
+    Accepted, in this order: ``zoo:NAME`` (bundled); the adaptors folder itself; a checkpoint
+    folder (``.../checkpoint_<ts>``, whose ``adaptors/`` is used); a run folder (its newest
+    checkpoint); a run NAME under ``runs`` (default :func:`runs_root`). One helper, so that
+    ``eval``, ``encode``, ``decode``, ``serve`` and ``--export`` agree."""
+    location = str(location)
+    if location.startswith("zoo:"):
         from omnicodec.zoo import WEIGHTS_DIR
 
-        return str(WEIGHTS_DIR / str(location)[4:])
-    return str(location)
+        return str(WEIGHTS_DIR / location[4:])
+    if storage.exists(storage.join(location, CONFIG)):
+        return location
+    if storage.exists(storage.join(location, "adaptors", CONFIG)):
+        return storage.join(location, "adaptors")
+    run_dir = location
+    if not storage.exists(run_dir) and not storage.is_url(location) and "/" not in location:
+        run_dir = storage.join(runs or runs_root(), location)
+    if storage.exists(run_dir):
+        return storage.join(newest_checkpoint(run_dir), "adaptors")
+    raise CheckpointError(
+        f"{location}: no adaptors there. Give a run name (under {runs or runs_root()}), a run folder, "
+        f"a checkpoint folder (checkpoint_<ts>), an adaptors folder (with {CONFIG}) or zoo:NAME")
+
+
+def newest_checkpoint(run_dir: str) -> str:
+    """The newest ``checkpoint_<ts>`` folder of a run that holds adaptors (Ray's
+    ``checkpoint_manager_snapshot.json`` and half-written folders are skipped)."""
+    names = sorted(n for n in storage.listdir(run_dir) if n.startswith("checkpoint_") and not n.endswith(".json"))
+    for name in reversed(names):
+        if storage.exists(storage.join(run_dir, name, "adaptors", CONFIG)):
+            return storage.join(run_dir, name)
+    raise CheckpointError(f"run folder {run_dir} has no checkpoint with adaptors yet "
+                          f"(found: {', '.join(names) or 'no checkpoint_* folders'})")
 
 
 def read_config(location: str) -> dict[str, Any]:

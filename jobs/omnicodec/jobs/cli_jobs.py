@@ -25,6 +25,15 @@ def default_photos() -> str:
     return out
 
 
+def default_heldout_photos() -> str:
+    from omnicodec.data.photos import build_heldout_photos
+
+    out = os.path.join(DATA_HOME, "heldout-photos")
+    if not _has_shards(out):
+        build_heldout_photos(out)
+    return out
+
+
 def default_kodaklike() -> str:
     from omnicodec.data.photos import build_kodaklike
 
@@ -53,6 +62,13 @@ def _has_shards(folder: str) -> bool:
 def split_shards(folder: str, split: str) -> list[str]:
     """The ``<split>-*.tar`` shards of a scene folder."""
     return [u for u in resolve_shards(folder) if os.path.basename(u).startswith(f"{split}-")]
+
+
+def _qualities(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(q) for q in text.split(",") if q.strip())
+    except ValueError:
+        raise OmnicodecError(f"qualities must be integers separated by commas, got '{text}'") from None
 
 
 def _overrides(a: argparse.Namespace, mapping: dict[str, Any]) -> list[str]:
@@ -85,6 +101,8 @@ def pretrain_codec_command(a: argparse.Namespace) -> None:
         "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
     })), source="pretrain codec")
     eval_sets = {"kodaklike": a.eval_data or default_kodaklike()}
+    if not a.eval_data:
+        eval_sets["heldout_photos"] = default_heldout_photos()
     scenes = os.path.join(DATA_HOME, "scenes-192")
     if _has_shards(scenes) and split_shards(scenes, "test"):
         eval_sets["scenes_test"] = split_shards(scenes, "test")
@@ -118,16 +136,26 @@ def pretrain_task_command(a: argparse.Namespace) -> None:
 
 
 def train_command(a: argparse.Namespace) -> None:
-    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.adaptor_job import ADAPTORS_DIR, AdaptorTrainConfig
     from omnicodec.jobs.report_cli import print_train_summary
+    from omnicodec.jobs.runner import completed_checkpoint, preflight
     from omnicodec.jobs.train import train_adaptors
 
     cfg = AdaptorTrainConfig.from_yaml(a.config, a.set)
-    _init(a)
-    result = train_adaptors(cfg)
-    print_train_summary(result)
-    if result.error:
-        raise OmnicodecError(f"run {cfg.run.name} failed: {result.error}")
+    preflight(cfg)  # missing shards: one line, before Ray starts and before any run folder exists
+    result = completed_checkpoint(cfg)
+    if result is not None:
+        result.metrics["adaptors"] = storage.join(result.checkpoint, ADAPTORS_DIR)
+        print(f"run '{cfg.run.name}' is already complete ({int(result.metrics['step'])}/{cfg.optim.steps} steps); "
+              f"its adaptors: {result.metrics['adaptors']} (raise optim.steps to train longer, or use a new run.name)")
+    else:
+        _init(a)
+        result = train_adaptors(cfg)
+        print_train_summary(result)
+        if result.error:
+            raise OmnicodecError(f"run {cfg.run.name} failed: {result.error}")
+        print(f"adaptors: {result.metrics['adaptors']}  (every command that takes adaptors also accepts the run "
+              f"name '{cfg.run.name}')")
     if a.export:
         from omnicodec.model import OmniCodec
 
@@ -137,15 +165,13 @@ def train_command(a: argparse.Namespace) -> None:
 
 
 def eval_command(a: argparse.Namespace) -> None:
+    if a.human:
+        from omnicodec.eval.rd import run_rd
+
+        summary = run_rd(a.data, a.out, a.codec, a.checkpoint, _qualities(a.jpeg), _qualities(a.webp), a.limit)
+        print(summary["markdown"])
+        print(f"report: {os.path.join(a.out, 'rd.md')} (rd.png, rd.json, rd_rows.csv)")
+        return
     from omnicodec.eval.evaluate import evaluate_command
 
     evaluate_command(a)
-
-
-def run_checkpoint(storage_root: str, name: str) -> str:
-    """The newest checkpoint folder of run ``name`` under ``storage_root``."""
-    run_dir = storage.join(storage_root, name)
-    ckpts = sorted(n for n in storage.listdir(run_dir) if n.startswith("checkpoint_"))
-    if not ckpts:
-        raise DataError(f"run '{name}' has no checkpoint under {run_dir}")
-    return storage.join(run_dir, ckpts[-1])

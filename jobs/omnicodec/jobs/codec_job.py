@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from omnicodec.codec import build_codec, load_codec_state_dict
 from omnicodec.config import Config
@@ -36,6 +36,15 @@ class CodecPretrainConfig(Config):
     lmbda: float | None = Field(None, gt=0, description="default: CompressAI's ladder value for the quality")
     aux_lr: float = Field(1e-3, gt=0)
     init_from: str | None = Field(None, description="codec checkpoint (path/URL) or bundled ARCH:QUALITY")
+    fp16_storage: bool = Field(False, description="store the exported parameters as fp16 (rounded before "
+                                                  "evaluation and fingerprinting, so nothing changes on load)")
+
+    @model_validator(mode="after")
+    def _crop_fits_the_hyperprior(self) -> "CodecPretrainConfig":
+        if self.data.crop is not None and self.data.crop % 64:
+            raise ValueError(f"data.crop={self.data.crop}: hyperprior codecs downsample by 64, "
+                             "so training crops must be a multiple of 64")
+        return self
 
     def lambda_value(self) -> float:
         return self.lmbda if self.lmbda is not None else LAMBDA_LADDER[self.quality]

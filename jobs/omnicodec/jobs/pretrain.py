@@ -36,7 +36,7 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
     from omnicodec.codec.fingerprint import codec_fingerprint
     from omnicodec.eval.human import evaluate_codec
     from omnicodec.jobs.codec_job import WEIGHTS_FILE
-    from omnicodec.zoo import artifact_name, save_artifact
+    from omnicodec.zoo import artifact_name, round_parameters_to_fp16, save_artifact
 
     result = fit("codec", cfg)
     ckpt = _require(result)
@@ -44,6 +44,10 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
     arch = get_architecture(cfg.arch)
     model = arch.build(cfg.quality)
     model.load_state_dict(state)
+    fp16_keys = None
+    if cfg.fp16_storage:
+        round_parameters_to_fp16(model)
+        fp16_keys = {n for n, p in model.named_parameters() if p.dtype.is_floating_point}
     freeze(model)
     codec = FrozenCodec(model, arch, CodecSpec(arch=cfg.arch, quality=cfg.quality), codec_fingerprint(model, arch.name))
     metrics = {name: _summary(evaluate_codec(codec, shards)) for name, shards in eval_sets.items()}
@@ -51,12 +55,13 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
     card = {
         "kind": "codec", "name": name, "arch": cfg.arch, "quality": cfg.quality, "lambda": cfg.lambda_value(),
         "fingerprint": codec.fingerprint, "parameters": codec.num_parameters,
+        "storage": "fp16 parameters (fp16-exact fp32 values), fp32/int buffers" if fp16_keys else "fp32",
         "command": _command(), "config": cfg.to_dict(), "data": read_card(cfg.data.shards if isinstance(cfg.data.shards, str) else cfg.data.shards[0]),
         "train": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "metrics": metrics, "wall_s": round(result.wall_s, 1), "train_s": round(result.metrics.get("train_s", 0.0), 1),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    save_artifact(name, model.state_dict(), card, out_dir)
+    save_artifact(name, model.state_dict(), card, out_dir, fp16_keys=fp16_keys)
     # the freshly written weights must load through the public path and fingerprint the same
     if os.path.abspath(out_dir) == os.path.abspath(_zoo_dir()):
         assert load_codec(CodecSpec(arch=cfg.arch, quality=cfg.quality)).fingerprint == codec.fingerprint

@@ -42,3 +42,25 @@ def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs
     kwargs.setdefault("include_dashboard", False)
     kwargs.setdefault("log_to_driver", True)
     return ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+
+
+def check_fits(what: str, cpus: float, gpus: float = 0.0, detail: str = "") -> None:
+    """Fail in one line, before anything waits, when ``cpus``/``gpus`` for one run (or one
+    sweep trial) exceed what the whole Ray cluster has. Ray would otherwise wait forever
+    ("worker group startup timed out ... waiting for N workers") on a cluster that can never
+    fit the request (an autoscaling cluster can grow, so it is only checked when the
+    cluster does not autoscale)."""
+    import ray
+
+    from omnicodec.errors import ConfigError
+
+    if os.environ.get("OMNICODEC_AUTOSCALING") == "1":
+        return
+    total = ray.cluster_resources()
+    have_cpu, have_gpu = float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0))
+    if cpus > have_cpu + 1e-9 or gpus > have_gpu + 1e-9:
+        need = f"{cpus:g} CPUs" + (f" and {gpus:g} GPUs" if gpus else "")
+        have = f"{have_cpu:g} CPUs" + (f" and {have_gpu:g} GPUs" if gpus else "")
+        raise ConfigError(f"{what} needs {need}{f' ({detail})' if detail else ''} but the Ray cluster has {have}: "
+                          "lower run.num_workers or run.cpus_per_worker, or join a bigger cluster "
+                          "(set OMNICODEC_AUTOSCALING=1 on an autoscaling cluster to skip this check)")

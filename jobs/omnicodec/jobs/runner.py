@@ -34,7 +34,7 @@ import torch
 
 from omnicodec import storage
 from omnicodec.config import Config
-from omnicodec.errors import ConfigError
+from omnicodec.errors import ConfigError, DataError
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 
 JOBS = {
@@ -259,16 +259,55 @@ def guard_relaunch(config: Config) -> None:
                           f"or delete the run folder to start over")
 
 
+def preflight(config: Config) -> None:
+    """Inputs the driver can check before Ray starts: every shard of ``data.shards`` exists
+    (one line naming the key and the first missing shard, and no run folder is created)."""
+    from omnicodec.data.shards import check_shards_exist
+
+    data = getattr(config, "data", None)
+    if data is not None and getattr(data, "shards", None):
+        check_shards_exist(data.shards, "data.shards")
+
+
+def completed_checkpoint(config: Config) -> TrainResult | None:
+    """A run whose newest checkpoint already reached ``optim.steps``: its result, read from
+    disk without starting Ray (relaunching a finished run says so in a sentence)."""
+    run: RunSpec = config.run
+    run_dir = run.run_dir()
+    names = [n for n in storage.listdir(run_dir) if n.startswith("checkpoint_") and not n.endswith(".json")]
+    for name in sorted(names, reverse=True):
+        path = storage.join(run_dir, name, STATE_FILE)
+        if not storage.exists(path):
+            continue
+        with storage.open_file(path, "rb") as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        step = int(state["step"])
+        if step < config.optim.steps:
+            return None
+        return TrainResult(run.name, run_dir, storage.join(run_dir, name),
+                           {"step": step, "already_complete": 1.0, "resumed_from": step,
+                            "train_s": float(state.get("elapsed", 0.0))}, 0.0)
+    return None
+
+
 def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
     """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    from omnicodec.jobs.ray_env import check_fits
+
     run: RunSpec = config.run
     try:
+        preflight(config)
+        done = completed_checkpoint(config)
+        if done is not None:
+            return done
         guard_relaunch(config)
-    except ConfigError as e:
-        return TrainResult(run.name, run.run_dir(), None, {}, 0.0, f"ConfigError: {e}")
+        check_fits(f"run '{run.name}'", run.num_workers * run.cpus_per_worker, run.num_workers if run.use_gpu else 0,
+                   f"{run.num_workers} workers x {run.cpus_per_worker:g} CPU")
+    except (ConfigError, DataError) as e:
+        return TrainResult(run.name, run.run_dir(), None, {}, 0.0, f"{type(e).__name__}: {e}")
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": kind, "config": config.to_dict()},

@@ -57,6 +57,8 @@ class SweepConfig(Config):
     name: str = "sweep"
     storage: str = Field(os.path.join(DEFAULT_HOME, "sweeps"))
     train: str | dict[str, Any] = Field(..., description="training YAML path, or its content inline")
+    train_set: list[str] = Field(default_factory=list, description="KEY=VALUE overrides of the training config "
+                                 "(on the command line: --set train.KEY=VALUE)")
     search: dict[str, SearchDim] = Field(..., description="config key path -> search space")
     num_samples: int = Field(1, ge=1)
     searcher: Literal["basic", "optuna"] = "basic"
@@ -69,9 +71,16 @@ class SweepConfig(Config):
     def base_train(self) -> dict[str, Any]:
         import yaml
 
-        if isinstance(self.train, dict):
-            return copy.deepcopy(self.train)
-        return yaml.safe_load(storage.read_text(self.train))
+        base = copy.deepcopy(self.train) if isinstance(self.train, dict) else yaml.safe_load(storage.read_text(self.train))
+        return apply_overrides(base, self.train_set)
+
+    @classmethod
+    def from_cli(cls, path: str, sets: list[str]) -> "SweepConfig":
+        """``--set train.KEY=VALUE`` overrides the training config (even a referenced YAML);
+        any other ``--set`` overrides the sweep config."""
+        cfg = cls.from_yaml(path, [s for s in sets if not s.startswith("train.")])
+        cfg.train_set = [*cfg.train_set, *(s[len("train."):] for s in sets if s.startswith("train."))]
+        return cfg
 
 
 def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
@@ -108,7 +117,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
 
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
 
-    resolved = AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config").to_dict()
+    train_cfg = AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config")
+    resolved = train_cfg.to_dict()
     for key in cfg.search:  # a typo would silently sweep nothing: refuse it
         node: Any = resolved
         for part in key.split("."):
@@ -118,6 +128,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                 node = node[part]
             else:
                 raise ConfigError(f"search key '{key}' is not a key of the training config")
+    _check_trial_fits(cfg, train_cfg)
     space = {k: v.to_tune() for k, v in cfg.search.items()}
     search_alg = None
     if cfg.searcher == "optuna":
@@ -148,6 +159,21 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     summary = {"name": cfg.name, "trials": trials, "pareto": front}
     write_sweep_report(summary, path)
     return summary
+
+
+def _check_trial_fits(cfg: SweepConfig, train_cfg) -> None:
+    """A trial holds ``trial_cpus`` for its driver plus its Ray Train workers; on a cluster
+    that cannot fit that, Ray Train would wait forever. Fail now, in one line."""
+    import ray
+
+    from omnicodec.jobs.ray_env import check_fits, init_ray
+
+    if not ray.is_initialized():
+        init_ray()
+    run = train_cfg.run
+    check_fits("each sweep trial", cfg.trial_cpus + run.num_workers * run.cpus_per_worker,
+               run.num_workers if run.use_gpu else 0,
+               f"trial_cpus {cfg.trial_cpus:g} + {run.num_workers} workers x {run.cpus_per_worker:g} CPU")
 
 
 def pareto_front(trials: list[dict[str, Any]]) -> list[str]:
@@ -200,7 +226,7 @@ def sweep_command(a: argparse.Namespace) -> None:
 
     from omnicodec.jobs.ray_env import init_ray
 
-    cfg = SweepConfig.from_yaml(a.config, a.set)
+    cfg = SweepConfig.from_cli(a.config, a.set)
     init_ray(a.address)
     summary = run_sweep(cfg)
     t = Table(title=f"sweep {cfg.name}: {len(summary['trials'])} trials (* = Pareto front)")

@@ -30,6 +30,8 @@ from omnicodec.errors import CheckpointError, OmnicodecError
 # mbt2018-mean (128, 192) in compute, so that pretraining and adaptor training fit a
 # 2-core CPU budget. Same class, same code paths, fewer channels.
 SMALL_SIZES = (64, 96)
+# CompressAI's own channel sizes for mbt2018-mean qualities 1-5.
+PHOTO_SIZES = (128, 192)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             "mbt2018-mean-small", MeanScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
             _GDN_TAPS, _GDN_TAPS, bundled=True,
             description=f"mbt2018-mean at N,M={SMALL_SIZES}, weights bundled (trained offline here)",
+        ),
+        Architecture(
+            "mbt2018-mean-photo", MeanScaleHyperprior, {q: PHOTO_SIZES for q in range(1, 9)},
+            _GDN_TAPS, _GDN_TAPS, bundled=True,
+            description=f"mbt2018-mean at CompressAI's N,M={PHOTO_SIZES}, weights bundled (trained here on "
+                        "the real-photo corpus, stored as fp16 parameters that load to the same fp32 values)",
         ),
         Architecture(
             "bmshj2018-hyperprior-small", ScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},

@@ -1,7 +1,10 @@
 """Real-photo data for the human side: pretraining crops and the Kodak-like test set.
 
-- ``build_photo_shards``: random crops (random scale, flip) of the *train* photos, for
-  codec pretraining with rate + lambda * 255^2 * MSE.
+- ``build_photo_shards``: random crops of the *training* photos of the real-photo corpus
+  (``omnicodec.data.corpus``) at scales from the whole photo downscaled to the crop up to
+  full size (log-uniform), with flips, for codec pretraining (rate + lambda * 255^2 * MSE).
+- ``build_heldout_photos``: each held-out photo whole, downscaled to 768 px on its long
+  side: the held-out set of the human rate-distortion report.
 - ``build_kodaklike``: a fixed set of 24 crops of 768x512 cut from the *test* photos
   (MATE nature wallpapers), stored losslessly. It is "Kodak-like" in size and count
   only -- never call it Kodak. With ``--source portable`` the set is 24 crops of 384x256
@@ -16,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from omnicodec.data import sources
+from omnicodec.data import corpus, sources
 from omnicodec.data.samples import make_sample
 from omnicodec.data.shards import ShardSink, write_card
 
@@ -30,27 +33,61 @@ def _prepared(photo: sources.Photo) -> Image.Image:
     return img
 
 
+def _pool(source: str, split: str) -> tuple[list[sources.Photo], dict[str, str]]:
+    if source == "portable":
+        return sources.photos("portable", split), {}
+    report = corpus.build_corpus()
+    return (report.train if split == "train" else report.heldout), report.rejected
+
+
 def build_photo_shards(out: str, count: int = 2000, crop: int = 256, source: str | None = None,
                        seed: int = 0, maxcount: int = 250, progress: bool = True) -> dict[str, Any]:
     source = sources.pick_source(source)
-    pool = [(p, _prepared(p)) for p in sources.photos(source, "train")]
+    photos, rejected = _pool(source, "train")
+    pool = [(p, _prepared(p)) for p in photos]
     weights = np.array([im.size[0] * im.size[1] for _, im in pool], dtype=float) ** 0.5
     weights /= weights.sum()
     rng = sources.stable_rng("photos", seed)
     with ShardSink(out, "photos", maxcount) as sink:
         for i in tqdm(range(count), desc="photo crops", disable=not progress):
             p, img = pool[rng.choice(len(pool), p=weights)]
-            short = min(img.size)
-            scale = rng.uniform(max(crop / short, 0.25), 1.0) if short > crop else crop / short
-            w, h = max(crop, round(img.size[0] * scale)), max(crop, round(img.size[1] * scale))
-            scaled = img.resize((w, h), Image.LANCZOS) if (w, h) != img.size else img
-            left, top = int(rng.integers(0, w - crop + 1)), int(rng.integers(0, h - crop + 1))
-            piece = scaled.crop((left, top, left + crop, top + crop))
-            if rng.random() < 0.5:
-                piece = piece.transpose(Image.FLIP_LEFT_RIGHT)
+            piece, scale = _random_crop(img, crop, rng)
             sink.write(make_sample(f"photo-{i:07d}", piece, meta={"source": p.name, "scale": round(scale, 4)}))
     card = {"kind": "photos", "source": source, "count": count, "crop": crop, "seed": seed,
-            "photos": [p.name for p, _ in pool], "shards": [s.rsplit("/", 1)[-1] for s in sink.shards]}
+            "distinct_photos": len(pool), "photos": [p.name for p, _ in pool], "left_out": rejected,
+            "heldout": [p.name for p in _pool(source, "test")[0]],
+            "shards": [s.rsplit("/", 1)[-1] for s in sink.shards]}
+    write_card(out, card)
+    return card
+
+
+def _random_crop(img: Image.Image, crop: int, rng: np.random.Generator) -> tuple[Image.Image, float]:
+    """A crop at a log-uniform scale between 'whole photo downscaled to the crop' and 1."""
+    short = min(img.size)
+    low = min(1.0, crop / short)
+    scale = float(np.exp(rng.uniform(np.log(low), 0.0))) if low < 1 else crop / short
+    w, h = max(crop, round(img.size[0] * scale)), max(crop, round(img.size[1] * scale))
+    scaled = img.resize((w, h), Image.LANCZOS) if (w, h) != img.size else img
+    left, top = int(rng.integers(0, w - crop + 1)), int(rng.integers(0, h - crop + 1))
+    piece = scaled.crop((left, top, left + crop, top + crop))
+    if rng.random() < 0.5:
+        piece = piece.transpose(Image.FLIP_LEFT_RIGHT)
+    return piece, scale
+
+
+def build_heldout_photos(out: str, long_side: int = 768, source: str | None = None) -> dict[str, Any]:
+    """Every held-out photo whole, downscaled (multiple of 16 px) and stored losslessly."""
+    source = sources.pick_source(source)
+    pool = _pool(source, "test")[0]
+    with ShardSink(out, "heldout", 64) as sink:
+        for i, p in enumerate(pool):
+            img = p.load()
+            f = long_side / max(img.size)
+            size = (max(16, round(img.size[0] * f / 16) * 16), max(16, round(img.size[1] * f / 16) * 16))
+            sink.write(make_sample(f"heldout-{i:02d}", img.resize(size, Image.LANCZOS),
+                                   meta={"source": p.name, "size": list(size)}, image_format="png"))
+    card = {"kind": "heldout-photos", "source": source, "count": len(pool), "long_side": long_side,
+            "photos": [p.name for p in pool], "note": "held-out photos, never in any training set"}
     write_card(out, card)
     return card
 
@@ -58,7 +95,7 @@ def build_photo_shards(out: str, count: int = 2000, crop: int = 256, source: str
 def build_kodaklike(out: str, source: str | None = None) -> dict[str, Any]:
     source = sources.pick_source(source)
     size = (768, 512) if source == "debian" else (384, 256)
-    pool = sources.photos(source, "test")
+    pool = _pool(source, "test")[0]
     per_photo = -(-24 // len(pool))
     names = []
     with ShardSink(out, "kodaklike", 24) as sink:

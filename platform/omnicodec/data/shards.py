@@ -37,6 +37,23 @@ def sample_key(name: str) -> tuple[str, str]:
     return (posixpath.join(directory, stem) if directory else stem), ext.lower()
 
 
+def check_shards_exist(spec: str | Iterable[str], key: str = "shards") -> list[str]:
+    """Resolve ``spec`` and check that every shard exists (local files all; for URLs the
+    first and last, one request each), raising one ``DataError`` that names ``key``."""
+    try:
+        urls = resolve_shards(spec)
+    except DataError as e:
+        raise DataError(f"{key}: {e}") from None
+    local = [u for u in urls if not storage.is_url(u)]
+    remote = [u for u in urls if storage.is_url(u)]
+    missing = [u for u in local if not os.path.isfile(u)] + \
+              [u for u in dict.fromkeys(remote[:1] + remote[-1:]) if not storage.exists(u)]
+    if missing:
+        raise DataError(f"{key}: shard {missing[0]} does not exist"
+                        + (f" ({len(missing)} of {len(urls)} shards missing)" if len(missing) > 1 else ""))
+    return urls
+
+
 def resolve_shards(spec: str | Iterable[str]) -> list[str]:
     """Shard URLs from a list, a brace pattern, a folder (its ``*.tar``), a glob, or one tar."""
     if not isinstance(spec, str):

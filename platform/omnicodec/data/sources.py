@@ -116,27 +116,32 @@ def _extra_photos() -> list[Photo]:
             Photo("matplotlib:grace_hopper.jpg", hopper)]
 
 
-def _largest(folder: str) -> str:
+def pip_photos() -> list[Photo]:
+    """The photos that ship inside scikit-image, scikit-learn and matplotlib (work anywhere)."""
+    return [_skimage(n) for n in SKIMAGE_PHOTOS] + _extra_photos()
+
+
+def largest(folder: str) -> str:
     files = glob.glob(os.path.join(folder, "*.jpg")) + glob.glob(os.path.join(folder, "*.png"))
     return max(files, key=lambda f: [int(v) for v in os.path.basename(f).split(".")[0].split("x")])
 
 
-def _file(path: str, name: str) -> Photo:
+def file_photo(path: str, name: str) -> Photo:
     return Photo(name, lambda: Image.open(path))
 
 
 def photos(source: str, split: str) -> list[Photo]:
     """Photos for ``split`` in ``train`` (codec pretraining, train backgrounds) or ``test``."""
-    pip_photos = [_skimage(n) for n in SKIMAGE_PHOTOS] + _extra_photos()
+    pip = pip_photos()
     if source == "portable":
-        test = [p for p in pip_photos if p.name in PORTABLE_TEST]
-        train = [p for p in pip_photos if p not in test]
+        test = [p for p in pip if p.name in PORTABLE_TEST]
+        train = [p for p in pip if p not in test]
         return train if split == "train" else test
     if split == "train":
-        plasma = [_file(_largest(f"{PLASMA}/{n}/contents/images"), f"plasma:{n}")
+        plasma = [file_photo(largest(f"{PLASMA}/{n}/contents/images"), f"plasma:{n}")
                   for n in PLASMA_PHOTOS if os.path.isdir(f"{PLASMA}/{n}")]
-        return plasma + pip_photos
-    return [_file(p, f"mate:{os.path.basename(p)}") for p in sorted(glob.glob(f"{MATE}/*.jpg"))]
+        return plasma + pip
+    return [file_photo(p, f"mate:{os.path.basename(p)}") for p in sorted(glob.glob(f"{MATE}/*.jpg"))]
 
 
 # ------------------------------------------------------------------ objects

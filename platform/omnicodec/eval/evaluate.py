@@ -169,14 +169,10 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
 
 
 def _resolve(where: str, storage_root: str) -> str:
-    """A run name (under the storage root) or an adaptor checkpoint folder."""
-    from omnicodec import storage
+    """A run name (under the storage root), a run, checkpoint or adaptors folder, or zoo:NAME."""
+    from omnicodec.adaptors.checkpoint import resolve
 
-    if storage.exists(storage.join(where, "adaptors.json")):
-        return where
-    from omnicodec.jobs.cli_jobs import run_checkpoint
-
-    return storage.join(run_checkpoint(storage_root, where), "adaptors")
+    return resolve(where, storage_root)
 
 
 def evaluate_command(a: argparse.Namespace) -> None:

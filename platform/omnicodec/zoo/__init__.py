@@ -39,21 +39,45 @@ def card(name: str) -> dict[str, Any]:
 
 
 def load_weights(name: str) -> dict[str, torch.Tensor]:
+    """An artifact's state dict in fp32. Parameters stored as fp16 load to exactly the fp32
+    values the artifact was evaluated (and its fingerprint computed) with."""
     path = WEIGHTS_DIR / f"{name}.safetensors"
     if not path.exists():
         raise CheckpointError(_missing(name))
-    return load_file(str(path))
+    return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in load_file(str(path)).items()}
+
+
+def round_parameters_to_fp16(model: torch.nn.Module) -> torch.nn.Module:
+    """Round every fp32 parameter to the nearest fp16 value (kept as fp32), in place.
+
+    Done before a codec is frozen, evaluated and fingerprinted, so that storing its
+    parameters as fp16 halves the file and loses nothing: what ships is what was measured.
+    Buffers (CDF tables, scale tables) stay as they are."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dtype == torch.float32:
+                p.copy_(p.half().float())
+    return model
 
 
 def load_codec_weights(arch: str, quality: int | None) -> dict[str, torch.Tensor]:
     return load_weights(artifact_name("codec", arch, quality))
 
 
-def save_artifact(name: str, state: dict[str, torch.Tensor], card: dict[str, Any], directory: Path | None = None) -> Path:
-    """Write ``<name>.safetensors`` and ``<name>.json`` (used by ``omnicodec pretrain``)."""
+def save_artifact(name: str, state: dict[str, torch.Tensor], card: dict[str, Any], directory: Path | None = None,
+                  fp16_keys: set[str] | None = None) -> Path:
+    """Write ``<name>.safetensors`` and ``<name>.json`` (used by ``omnicodec pretrain``).
+
+    ``fp16_keys``: tensors to store as fp16; they must already hold fp16-exact values
+    (:func:`round_parameters_to_fp16`), which is checked."""
     directory = Path(directory or WEIGHTS_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    for k in fp16_keys or ():
+        half = state[k].half()
+        if not torch.equal(half.float(), state[k]):
+            raise CheckpointError(f"{name}: tensor {k} is not fp16-exact; round it before saving")
+        state[k] = half
     save_file(state, str(directory / f"{name}.safetensors"))
     (directory / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     return directory / f"{name}.safetensors"

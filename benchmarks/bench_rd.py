@@ -1,0 +1,68 @@
+"""Human rate-distortion of the bundled codecs against JPEG and WebP, on held-out photos.
+
+Two evaluation sets, both cut from the held-out photos that no training set contains
+(``omnicodec.data.corpus``): the 12 held-out photos whole at 768 px, and the 24-image
+768x512 Kodak-like set. Every codec (each bundled family at all its qualities), JPEG and
+WebP (Pillow, 6 qualities each) codes every image in the same run; bpp counts real bytes.
+Prints, per set, the BD-rate table (PSNR and MS-SSIM) with 95 % paired-bootstrap
+intervals, and writes the full report (points, timings, plots) under
+``benchmarks/results/rd-<set>/``.
+
+Goal (issue 8): the newest bundled codec at BD-rate (PSNR) <= -20 % vs JPEG and <= 0 % vs
+WebP, MS-SSIM BD-rate <= -20 % vs JPEG, PSNR strictly rising with quality.
+Run: .venv/bin/python benchmarks/bench_rd.py [--limit N] [--codec ARCH:Q1,Q2 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from common import machine, print_table
+
+from omnicodec.eval.rd import DEFAULT_JPEG, DEFAULT_WEBP, default_codecs, run_rd
+from omnicodec.jobs.cli_jobs import default_heldout_photos, default_kodaklike
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, help="images per set")
+    ap.add_argument("--codec", action="append", help="ARCH:Q1,Q2 (default: every bundled codec)")
+    ap.add_argument("--resamples", type=int, default=1000)
+    a = ap.parse_args()
+    print(f"machine: {machine()}")
+    codecs = a.codec or default_codecs()
+    for name, data in (("heldout-photos", default_heldout_photos()), ("kodaklike", default_kodaklike())):
+        out = os.path.join(HERE, "results", f"rd-{name}")
+        s = run_rd(data, out, codecs, jpeg=DEFAULT_JPEG, webp=DEFAULT_WEBP, limit=a.limit, resamples=a.resamples,
+                   title=f"Human rate-distortion: {name}")
+        rows = []
+        for e in s["bd_rate"]:
+            if e["test"] not in ("JPEG", "WebP") or (e["test"], e["anchor"]) == ("WebP", "JPEG"):
+                rows.append([e["test"], e["anchor"], _fmt(e["psnr"]), _fmt(e["ms_ssim_db"])])
+        print_table(f"BD-rate on {name} ({s['images']} images; 95 % paired-bootstrap intervals; negative = fewer bytes)",
+                    ["codec", "anchor", "BD-rate PSNR", "BD-rate MS-SSIM"], rows)
+        for fam, pts in s["curves"].items():
+            if fam in ("JPEG", "WebP"):
+                continue
+            pts = sorted(pts, key=lambda p: p["system"])  # by quality
+            psnrs = [p["psnr"] for p in pts]
+            rising = all(b > a for a, b in zip(psnrs, psnrs[1:]))
+            bpps = ", ".join(f"{p['bpp']:.3f}" for p in pts)
+            print(f"{fam}: bpp {bpps}; PSNR {', '.join(f'{v:.2f}' for v in psnrs)} "
+                  f"({'strictly rising' if rising else 'NOT rising'} with quality)")
+        print(f"report: {out}/rd.md")
+
+
+def _fmt(d: dict) -> str:
+    if d["value"] is None:
+        return "n/a"
+    if d["low"] is None:
+        return f"{d['value']:+.1f} %"
+    return f"{d['value']:+.1f} % [{d['low']:+.1f}, {d['high']:+.1f}]"
+
+
+if __name__ == "__main__":
+    main()
