@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("convert", "convert an image folder, COCO or PASCAL-Context dataset to shards",
             "imagefolder: ROOT/<class>/*.jpg.  coco: --images DIR --annotations instances.json.\n"
             "pascal-context: ROOT/JPEGImages + ROOT/<labels dir>/*.png (class-id masks).\n\n"
-            "example: omnicodec data convert --from coco --images val2017 --annotations ann.json --out shards/",
+            "example: omnicodec data convert --from coco --images val2017 --annotations ann.json --out shards/\n"
+            "         omnicodec data convert --from imagefolder --root photos/ --out shards/ --test-fraction 0.2",
             _data_convert, dsub)
     s.add_argument("--from", dest="fmt", required=True, choices=["imagefolder", "coco", "pascal-context"])
     s.add_argument("--root", help="dataset root (imagefolder, pascal-context)")
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--prefix", default="data")
     s.add_argument("--maxcount", type=int, default=100)
+    s.add_argument("--test-fraction", type=float, default=0.0,
+                   help="also split: write train-*.tar and test-*.tar, this fraction to test (stable by file name)")
+    s.add_argument("--overwrite", action="store_true", help="replace a dataset already converted into --out")
     s = cmd("inspect", "counts, keys, class histogram and a contact sheet",
             "Reads every sample; prints counts, member keys and the class histogram; writes a contact\n"
             "sheet PNG with masks and boxes drawn.\n\nexample: omnicodec data inspect data/scenes --sheet sheet.png",
@@ -170,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
                    help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  single:TASK=RUN_OR_CKPT  (repeatable)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
+    s.add_argument("--resamples", type=int, default=1000,
+                   help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")
 
     # coding ----------------------------------------------------------------------
     s = cmd("encode", "images -> omnicodec bitstreams",
@@ -202,9 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     # serving ----------------------------------------------------------------------
     s = cmd("serve", "run the decoded-latent router on Ray Serve",
             "Starts (or joins) Ray, deploys the app described by CONFIG and serves HTTP until Ctrl-C.\n"
-            "Binds 127.0.0.1 unless the config says otherwise.\n\n"
-            "example: omnicodec serve serve/omnicodec/serve/config.yaml", _serve)
-    s.add_argument("config")
+            "Binds 127.0.0.1 unless the config says otherwise. With --adaptors instead of CONFIG, serves\n"
+            "every task of that one checkpoint (run name, run/checkpoint/adaptors folder or zoo:NAME).\n\n"
+            "example: omnicodec serve serve/omnicodec/serve/config.yaml\n"
+            "         omnicodec serve --adaptors allinone-l2 --set http_options.port=8001", _serve)
+    s.add_argument("config", nargs="?", help="Ray Serve config YAML (http_options + applications)")
+    s.add_argument("--adaptors", help="serve this one adaptor checkpoint's tasks (no config file needed)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--address")
     client = sub.add_parser("client", help="edge client: encode locally, send only the bytes",
@@ -278,7 +287,8 @@ def _data_convert(a: argparse.Namespace) -> None:
     from omnicodec.data.convert import convert
 
     card = convert(a.fmt, out=a.out, root=a.root, images=a.images, annotations=a.annotations,
-                   labels=a.labels, prefix=a.prefix, maxcount=a.maxcount)
+                   labels=a.labels, prefix=a.prefix, maxcount=a.maxcount, test_fraction=a.test_fraction,
+                   overwrite=a.overwrite)
     print(json.dumps(card, indent=1))
 
 
@@ -337,9 +347,25 @@ def _decode(a: argparse.Namespace) -> None:
 
 
 def _info(a: argparse.Namespace) -> None:
-    from omnicodec.coding_cli import info_command
+    """Reads only the header: no torch, no CompressAI (answers in a fraction of a second)."""
+    from omnicodec import storage, zoo
+    from omnicodec.bitstream import Bitstream
+    from omnicodec.errors import BitstreamError
 
-    info_command(a)
+    try:
+        data = storage.read_bytes(a.file)
+    except FileNotFoundError:
+        raise OmnicodecError(f"{a.file}: no such file") from None
+    try:
+        header = Bitstream.from_bytes(data)
+    except BitstreamError as e:
+        raise BitstreamError(f"{a.file}: {e}") from None
+    info = {"file": a.file, **header.describe()}
+    card = zoo.codec_for_fingerprint(info["codec_fp"])
+    info["codec"] = ({"arch": card["arch"], "quality": card["quality"], "bundled": card["name"],
+                      "decode_with": f"--codec {card['arch']}:{card['quality']}"} if card else
+                     {"bundled": None, "note": "not a bundled codec: decode with --codec ARCH --codec-checkpoint PATH"})
+    print(json.dumps(info, indent=2))
 
 
 def _zoo(a: argparse.Namespace) -> None:

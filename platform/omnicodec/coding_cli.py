@@ -71,15 +71,6 @@ def _read_stream(location: str) -> bytes:
         raise BitstreamError(f"{location}: no such file") from None
 
 
-def info_command(a: argparse.Namespace) -> None:
-    data = _read_stream(a.file)
-    try:
-        header = Bitstream.from_bytes(data)
-    except BitstreamError as e:
-        raise BitstreamError(f"{a.file}: {e}") from None
-    print(json.dumps({"file": a.file, **header.describe()}, indent=2))
-
-
 def zoo_command(a: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -103,7 +103,8 @@ def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
     if result.error:
         raise RuntimeError(result.error)
     model = OmniCodec.from_checkpoint(result.metrics["adaptors"])
-    report = run_evaluation([AllInOne(model, trial_id)], cfg.eval_data, model.tasks, None, cfg.eval_limit, progress=False)
+    report = run_evaluation([AllInOne(model, trial_id)], cfg.eval_data, model.tasks, None, cfg.eval_limit, progress=False,
+                            resamples=0)
     point = report["points"][0]
     tune.report({"eval_bpp": point["bpp"], "eval_score": float(sum(point["primary"].values()) / len(point["primary"])),
                  **{f"eval_{t}": v for t, v in point["primary"].items()}, "eval_psnr": point["psnr"] or 0.0,

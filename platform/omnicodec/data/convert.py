@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from omnicodec.data.samples import encode_png
-from omnicodec.data.shards import ShardSink, write_card
+from omnicodec import storage
+from omnicodec.data.shards import ShardSink, SplitSink, write_card
 from omnicodec.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -44,14 +45,28 @@ def _image_member(path: str) -> tuple[str, bytes, tuple[int, int]]:
 
 
 def convert(fmt: str, out: str, root: str | None = None, images: str | None = None, annotations: str | None = None,
-            labels: str = "SegmentationClassContext", prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+            labels: str = "SegmentationClassContext", prefix: str = "data", maxcount: int = 100,
+            test_fraction: float = 0.0, overwrite: bool = False) -> dict[str, Any]:
+    """Convert into ``out``. ``test_fraction`` > 0 writes ``train-*.tar`` and ``test-*.tar``
+    (stable split by source file name) instead of ``<prefix>-*.tar``. A folder that already
+    holds a converted dataset is refused unless ``overwrite``: nothing is silently replaced."""
+    if storage.exists(storage.join(out, "dataset.json")) and not overwrite:
+        raise DataError(f"{out} already holds a dataset (dataset.json); choose another --out, or pass --overwrite")
     if fmt == "imagefolder":
-        return imagefolder(_need(root, "--root"), out, prefix, maxcount)
+        return imagefolder(_need(root, "--root"), out, prefix, maxcount, test_fraction)
     if fmt == "coco":
-        return coco(_need(images, "--images"), _need(annotations, "--annotations"), out, prefix, maxcount)
+        return coco(_need(images, "--images"), _need(annotations, "--annotations"), out, prefix, maxcount, test_fraction)
     if fmt == "pascal-context":
-        return pascal_context(_need(root, "--root"), out, labels, prefix, maxcount)
+        return pascal_context(_need(root, "--root"), out, labels, prefix, maxcount, test_fraction)
     raise DataError(f"unknown format '{fmt}'")
+
+
+def _sink(out: str, prefix: str, maxcount: int, test_fraction: float) -> ShardSink | SplitSink:
+    return SplitSink(out, test_fraction, maxcount) if test_fraction > 0 else ShardSink(out, prefix, maxcount)
+
+
+def _split_card(sink: ShardSink | SplitSink) -> dict[str, Any]:
+    return {"splits": dict(sink.counts), "test_fraction": sink.fraction} if isinstance(sink, SplitSink) else {}
 
 
 def _need(v: str | None, flag: str) -> str:
@@ -60,7 +75,8 @@ def _need(v: str | None, flag: str) -> str:
     return v
 
 
-def imagefolder(root: str, out: str, prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+def imagefolder(root: str, out: str, prefix: str = "data", maxcount: int = 100,
+                test_fraction: float = 0.0) -> dict[str, Any]:
     if not os.path.isdir(root):
         raise DataError(f"{root}: not a folder")
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
@@ -68,19 +84,20 @@ def imagefolder(root: str, out: str, prefix: str = "data", maxcount: int = 100) 
         raise DataError(f"{root}: no class folders")
     items = sorted((c, f) for c in classes for f in os.listdir(os.path.join(root, c)) if f.lower().endswith(IMAGE_SUFFIXES))
     hist: Counter = Counter()
-    with ShardSink(out, prefix, maxcount) as sink:
+    with _sink(out, prefix, maxcount, test_fraction) as sink:
         for i, (c, f) in enumerate(items):
             ext, data, _ = _image_member(os.path.join(root, c, f))
             sink.write({"__key__": f"{prefix}-{i:07d}", ext: data, "cls": str(classes.index(c)).encode(),
                         "json": json.dumps({"source": f"{c}/{f}"}).encode()})
             hist[c] += 1
     card = {"kind": "imagefolder", "classes": classes, "count": len(items), "class_histogram": dict(hist),
-            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg|png", "cls", "json"]}
+            "shards": [os.path.basename(s) for s in sink.shards], **_split_card(sink), "members": ["jpg|png", "cls", "json"]}
     write_card(out, card)
     return card
 
 
-def coco(images: str, annotations: str, out: str, prefix: str = "data", maxcount: int = 100) -> dict[str, Any]:
+def coco(images: str, annotations: str, out: str, prefix: str = "data", maxcount: int = 100,
+         test_fraction: float = 0.0) -> dict[str, Any]:
     from pycocotools.coco import COCO
 
     try:
@@ -98,7 +115,7 @@ def coco(images: str, annotations: str, out: str, prefix: str = "data", maxcount
     index = {c: i for i, c in enumerate(cats)}
     classes = [api.cats[c]["name"] for c in cats]
     hist: Counter = Counter()
-    with ShardSink(out, prefix, maxcount) as sink:
+    with _sink(out, prefix, maxcount, test_fraction) as sink:
         for n, image_id in enumerate(sorted(api.getImgIds())):
             info = api.imgs[image_id]
             ext, data, (w, h) = _image_member(os.path.join(images, info["file_name"]))
@@ -125,13 +142,13 @@ def coco(images: str, annotations: str, out: str, prefix: str = "data", maxcount
                 hist[classes[labels[int(np.argmax(areas))]]] += 1
             sink.write(sample)
     card = {"kind": "coco", "classes": classes, "count": len(api.getImgIds()), "class_histogram": dict(hist),
-            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg", "json", "seg.png", "inst.png", "cls"]}
+            "shards": [os.path.basename(s) for s in sink.shards], **_split_card(sink), "members": ["jpg", "json", "seg.png", "inst.png", "cls"]}
     write_card(out, card)
     return card
 
 
 def pascal_context(root: str, out: str, labels: str = "SegmentationClassContext", prefix: str = "data",
-                   maxcount: int = 100) -> dict[str, Any]:
+                   maxcount: int = 100, test_fraction: float = 0.0) -> dict[str, Any]:
     img_dir, lab_dir = os.path.join(root, "JPEGImages"), os.path.join(root, labels)
     if not os.path.isdir(img_dir) or not os.path.isdir(lab_dir):
         raise DataError(f"{root}: expected JPEGImages/ and {labels}/")
@@ -139,7 +156,7 @@ def pascal_context(root: str, out: str, labels: str = "SegmentationClassContext"
     class_file = os.path.join(root, "labels.txt")
     classes = [line.strip() for line in open(class_file)] if os.path.exists(class_file) else None
     hist: Counter = Counter()
-    with ShardSink(out, prefix, maxcount) as sink:
+    with _sink(out, prefix, maxcount, test_fraction) as sink:
         for n, name in enumerate(names):
             ext, data, (w, h) = _image_member(os.path.join(img_dir, name + ".jpg"))
             mask = np.asarray(Image.open(os.path.join(lab_dir, name + ".png")))
@@ -154,7 +171,7 @@ def pascal_context(root: str, out: str, labels: str = "SegmentationClassContext"
                 hist[cls] += 1
             sink.write(sample)
     card = {"kind": "pascal-context", "classes": classes, "count": len(names), "class_histogram": dict(hist),
-            "shards": [os.path.basename(s) for s in sink.shards], "members": ["jpg", "seg.png", "cls", "json"],
+            "shards": [os.path.basename(s) for s in sink.shards], **_split_card(sink), "members": ["jpg", "seg.png", "cls", "json"],
             "note": "seg.png holds the dataset's class ids (0 = background)"}
     write_card(out, card)
     return card

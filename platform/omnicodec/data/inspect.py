@@ -63,10 +63,13 @@ def inspect_shards(spec: str, sheet: str | None = "contact_sheet.png", count: in
 
 
 def contact_sheet(samples: list[Sample], classes: list[str] | None = None, tile: int = 192) -> bytes:
-    """Each sample twice: the image with boxes and labels, and its semantic mask blended in."""
+    """Each sample with its boxes and labels drawn; beside it, its semantic mask blended in
+    when the samples have masks (without masks, each image appears once)."""
     cols = 4
     rows = -(-len(samples) // cols)
-    sheet = Image.new("RGB", (cols * 2 * tile, rows * tile), "white")
+    pair = any(s.seg is not None for s in samples)
+    width = 2 if pair else 1
+    sheet = Image.new("RGB", (cols * width * tile, rows * tile), "white")
     for i, s in enumerate(samples):
         img = Image.fromarray((s.image.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
         scale = tile / max(img.size)
@@ -83,9 +86,10 @@ def contact_sheet(samples: list[Sample], classes: list[str] | None = None, tile:
         if s.seg is not None:
             mask = Image.fromarray(PALETTE[s.seg.numpy() % len(PALETTE)]).resize(size, Image.NEAREST)
             right = Image.blend(right, mask, 0.55)
-        x, y = (i % cols) * 2 * tile, (i // cols) * tile
+        x, y = (i % cols) * width * tile, (i // cols) * tile
         sheet.paste(left, (x, y))
-        sheet.paste(right, (x + tile, y))
+        if pair:
+            sheet.paste(right, (x + tile, y))
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")
     return buf.getvalue()

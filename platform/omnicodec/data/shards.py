@@ -221,3 +221,43 @@ class ShardSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SplitSink:
+    """Two ``ShardSink``s, ``train-*.tar`` and ``test-*.tar``, fed by a stable split: a sample
+    goes to test when the hash of its source name (``json.source``, else its key) falls under
+    ``test_fraction``, so the same file lands on the same side on every machine and run."""
+
+    def __init__(self, directory: str, test_fraction: float, maxcount: int = 64):
+        if not 0.0 < test_fraction < 1.0:
+            raise DataError(f"test fraction must be between 0 and 1, got {test_fraction}")
+        self.fraction = test_fraction
+        self.sinks = {"train": ShardSink(directory, "train", maxcount), "test": ShardSink(directory, "test", maxcount)}
+        self.counts = {"train": 0, "test": 0}
+
+    def write(self, sample: dict[str, Any]) -> None:
+        import hashlib
+
+        try:
+            source = json.loads(sample.get("json", b"{}")).get("source") or sample["__key__"]
+        except (ValueError, AttributeError):
+            source = sample["__key__"]
+        h = int(hashlib.sha256(str(source).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        split = "test" if h < self.fraction else "train"
+        self.sinks[split].write(sample)
+        self.counts[split] += 1
+
+    @property
+    def shards(self) -> list[str]:
+        return self.sinks["train"].shards + self.sinks["test"].shards
+
+    def close(self) -> None:
+        for sink in self.sinks.values():
+            sink.close()
+
+    def __enter__(self) -> "SplitSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -19,6 +19,7 @@ from omnicodec.data.loader import iter_samples
 from omnicodec.data.samples import Sample
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.human import msssim
+from omnicodec.eval.stats import DEFAULT_SEED, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, value_at_rate
 from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, PerTaskAdaptors, System
 from omnicodec.eval.tasks import TaskScorer
@@ -42,12 +43,24 @@ def reference_predictions(samples: list[Sample], tasks: list[str]) -> tuple[dict
     return refs, clean
 
 
+DET_RESAMPLES = 200  # mAP re-accumulates per resample (pycocotools): fewer draws, same rows for every system
+
+
+def _interval(draws: np.ndarray) -> list[float] | None:
+    draws = draws[np.isfinite(draws)]
+    return [float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))] if draws.size else None
+
+
 def score_system(system: System, samples: list[Sample], tasks: list[str], refs: dict[str, list],
-                 progress: bool = True) -> dict[str, Any]:
+                 bar: tqdm | None = None, idx: np.ndarray | None = None) -> dict[str, Any]:
     scorers = {t: TaskScorer(t) for t in tasks}
     bpp, est, p, ms = [], [], [], []
     t0 = time.perf_counter()
-    for i, s in enumerate(tqdm(samples, desc=f"{system.name} {system.label}", disable=None if progress else True, leave=False)):
+    if bar is not None:
+        bar.set_description(f"{system.name} {system.label}")
+    for i, s in enumerate(samples):
+        if bar is not None:
+            bar.update(1)
         out = system.run(s, tasks)
         h, w = s.image.shape[-2:]
         bpp.append(8 * out.bytes / (h * w))
@@ -59,57 +72,134 @@ def score_system(system: System, samples: list[Sample], tasks: list[str], refs: 
         for t in tasks:
             scorers[t].update(out.views[t], s, refs[t][i])
     results = {t: sc.result() for t, sc in scorers.items()}
-    return {
+    point = {
         "system": system.name, "label": system.label, "images": len(samples),
         "bpp": float(np.mean(bpp)), "bpp_estimate": float(np.mean(est)) if est else None,
         "psnr": float(np.mean(p)) if p else None, "ms_ssim": float(np.mean(ms)) if ms else None,
         "tasks": results, "primary": {t: results[t][scorers[t].primary] for t in tasks},
-        "seconds": round(time.perf_counter() - t0, 2),
     }
+    if idx is not None:  # paired bootstrap: the same image resamples for every system
+        draws = {"bpp": np.asarray(bpp)[idx].mean(1)}
+        if p:
+            draws["psnr"] = np.asarray(p)[idx].mean(1)
+        for t in tasks:
+            rows = idx[:DET_RESAMPLES] if scorers[t].info.kind == "det" else idx
+            draws[t] = scorers[t].bootstrap(scorers[t].primary, rows)
+        point["ci"] = {k: _interval(v) for k, v in draws.items()}
+        point["_draws"] = draws
+    point["seconds"] = round(time.perf_counter() - t0, 2)
+    return point
+
+
+def _score_all(systems: list[System], samples: list[Sample], tasks: list[str], refs: dict[str, list],
+               progress: bool, resamples: int = 1000, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
+    """One progress bar over every (system, image); a line per system with its time; and
+    how to narrow the baselines when there are many."""
+    import sys
+
+    tty = sys.stderr.isatty()
+    bar = tqdm(total=len(systems) * len(samples), unit="img", disable=not progress, mininterval=0.2 if tty else 10)
+    points = []
+    idx = resample_indices(len(samples), resamples, seed) if resamples else None
+    for s in systems:
+        points.append(score_system(s, samples, tasks, refs, bar, idx))
+        if progress:
+            bar.write(f"  {s.name} {s.label}: {len(samples)} images in {points[-1]['seconds']:.1f} s")
+    bar.close()
+    if progress and len(systems) > 6:
+        print(f"  ({len(systems)} systems; narrow the baselines with e.g. --baseline frozen:ARCH:2,4 "
+              "--baseline jpeg:10,50)", file=sys.stderr)
+    return points
+
+
+def _curve_points(points: list[dict[str, Any]], metric: str, row: int | None = None) -> list[dict[str, float]]:
+    """A system's (bpp, metric) points; with ``row``, the values of bootstrap resample ``row``."""
+    out = []
+    for p in points:
+        if row is None:
+            out.append({"bpp": p["bpp"], "value": p["psnr"] if metric == "psnr" else p["primary"][metric]})
+        elif metric in p.get("_draws", {}) and row < len(p["_draws"][metric]):
+            out.append({"bpp": float(p["_draws"]["bpp"][row]), "value": float(p["_draws"][metric][row])})
+    return out
+
+
+def _resampled(points: list[dict[str, Any]], metric: str) -> int:
+    return min((len(p["_draws"][metric]) for p in points if metric in p.get("_draws", {})), default=0)
+
+
+def _bd_with_interval(base: list[dict[str, Any]], test: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    out = bd_rate(_curve_points(base, metric), _curve_points(test, metric))
+    rows = min(_resampled(base, metric), _resampled(test, metric))
+    if out.get("bd_rate") is None or rows == 0:
+        return out
+    draws = [bd_rate(_curve_points(base, metric, r), _curve_points(test, metric, r))["bd_rate"] for r in range(rows)]
+    ok = np.array([d for d in draws if d is not None], float)
+    if ok.size >= 0.5 * rows:
+        out["ci"] = [float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975))]
+        out["resamples"] = int(ok.size)
+    return out
 
 
 def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str = "all-in-one") -> dict[str, Any]:
-    """BD-rate per task (and for human PSNR) of ``test_system`` against each baseline,
-    and Delta_m of each test point against each baseline at the same bpp."""
-    curves: dict[str, dict[str, list]] = {}
+    """BD-rate per task (and for human PSNR) of ``test_system`` against each baseline, and
+    Delta_m of each test point against each baseline at the same bpp, each with its paired
+    bootstrap interval when the points carry resamples."""
+    systems: dict[str, list[dict[str, Any]]] = {}
     for pt in points:
-        c = curves.setdefault(pt["system"], {t: [] for t in [*tasks, "psnr"]})
-        for t in tasks:
-            c[t].append({"bpp": pt["bpp"], "value": pt["primary"][t]})
-        c["psnr"].append({"bpp": pt["bpp"], "value": pt["psnr"]})
+        systems.setdefault(pt["system"], []).append(pt)
     out: dict[str, Any] = {"bd_rate": {}, "delta_m": {}, "at_equal_rate": []}
-    if test_system not in curves:
+    if test_system not in systems:
         return out
-    for base in curves:
-        if base == test_system:
-            continue
-        out["bd_rate"][base] = {t: bd_rate(curves[base][t], curves[test_system][t]) for t in [*tasks, "psnr"]}
-    for pt in (q for q in points if q["system"] == test_system):
-        row = {"label": pt["label"], "bpp": pt["bpp"], "ours": pt["primary"], "baselines": {}, "delta_m": {}}
-        for base in curves:
+    ours = systems[test_system]
+    for base, pts in systems.items():
+        if base != test_system:
+            out["bd_rate"][base] = {t: _bd_with_interval(pts, ours, t) for t in [*tasks, "psnr"]}
+    for pt in ours:
+        row = {"label": pt["label"], "bpp": pt["bpp"], "ours": pt["primary"], "baselines": {}, "delta_m": {},
+               "delta_m_ci": {}}
+        for base, pts in systems.items():
             if base == test_system:
                 continue
-            at = {t: value_at_rate(curves[base][t], pt["bpp"]) for t in tasks}
+            at = {t: value_at_rate(_curve_points(pts, t), pt["bpp"]) for t in tasks}
             row["baselines"][base] = at
             row["delta_m"][base] = delta_m(pt["primary"], at)
+            row["delta_m_ci"][base] = _delta_m_interval(pt, pts, tasks)
         out["at_equal_rate"].append(row)
-    for base in curves:
+    for base in systems:
         if base != test_system:
             vals = [r["delta_m"][base] for r in out["at_equal_rate"] if r["delta_m"][base] is not None]
             out["delta_m"][base] = float(np.mean(vals)) if vals else None
     return out
 
 
+def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: list[str]) -> list[float] | None:
+    rows = min([_resampled([pt], t) for t in tasks] + [_resampled(base, t) for t in tasks])
+    draws = []
+    for r in range(rows):
+        bpp = float(pt["_draws"]["bpp"][r])
+        at = {t: value_at_rate(_curve_points(base, t, r), bpp) for t in tasks}
+        d = delta_m({t: float(pt["_draws"][t][r]) for t in tasks}, at)
+        if d is not None:
+            draws.append(d)
+    return _interval(np.array(draws)) if rows and len(draws) >= 0.5 * rows else None
+
+
 def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str], out_dir: str | None,
-                   limit: int | None = None, progress: bool = True, meta: dict | None = None) -> dict[str, Any]:
+                   limit: int | None = None, progress: bool = True, meta: dict | None = None,
+                   resamples: int = 1000, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     samples = list(iter_samples(data))[: limit or None]
     if not samples:
         raise OmnicodecError(f"{data}: no test samples")
     t0 = time.perf_counter()
     refs, clean = reference_predictions(samples, tasks)
-    points = [score_system(s, samples, tasks, refs, progress) for s in systems]
+    points = _score_all(systems, samples, tasks, refs, progress, resamples, seed)
+    summary = summarize(points, tasks)
+    for p in points:
+        p.pop("_draws", None)
     report = {"data": data if isinstance(data, str) else list(data), "images": len(samples), "tasks": tasks,
-              "clean": clean, "points": points, "summary": summarize(points, tasks),
+              "bootstrap": {"resamples": resamples, "det_resamples": min(resamples, DET_RESAMPLES), "seed": seed,
+                            "method": "paired percentile bootstrap over images (same resamples for every system)"},
+              "clean": clean, "points": points, "summary": summary,
               "latent_decodes_per_image": {s.label: s.latent_decodes / len(samples) for s in systems if isinstance(s, AllInOne)},
               "seconds": round(time.perf_counter() - t0, 1), **(meta or {})}
     if out_dir is not None:
@@ -175,13 +265,28 @@ def _resolve(where: str, storage_root: str) -> str:
     return resolve(where, storage_root)
 
 
+def short_label(location: str) -> str:
+    """A readable name for an adaptor location: ``zoo:NAME`` -> NAME; a path -> its run
+    folder's name (skipping ``adaptors`` and ``checkpoint_*``), never a 70-character path."""
+    if location.startswith("zoo:"):
+        return location[4:]
+    parts = [q for q in location.rstrip("/").replace("\\", "/").split("/") if q]
+    for q in reversed(parts):
+        if q != "adaptors" and not q.startswith("checkpoint_"):
+            return q
+    return location
+
+
 def evaluate_command(a: argparse.Namespace) -> None:
     from omnicodec.eval.report import print_summary
 
-    ckpts = [(name, _resolve(name, a.storage)) for name in (a.run or [])] + [(c, c) for c in (a.adaptors or [])]
+    ckpts = [(name, _resolve(name, a.storage)) for name in (a.run or [])] + \
+            [(short_label(c), _resolve(c, a.storage)) for c in (a.adaptors or [])]
     systems, tasks = build_systems(ckpts, a.baseline, a.storage)
     for s in systems:
-        if isinstance(s, AllInOne) and "lmbda" in getattr(s.model, "metadata", {}):
-            s.label = f"{s.label} (lambda={s.model.metadata['lmbda']:g})"
-    report = run_evaluation(systems, a.data, tasks, a.out, a.limit)
+        if isinstance(s, AllInOne):
+            meta = getattr(s.model, "metadata", {})
+            lam = f" λ={meta['lmbda']:g}" if "lmbda" in meta else ""
+            s.label = f"{s.label} q{s.model.codec.spec.quality}{lam}"
+    report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples)
     print_summary(report)

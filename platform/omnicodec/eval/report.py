@@ -28,15 +28,41 @@ def _primary_name(report: dict[str, Any], task: str) -> str:
     return METRIC_NAMES.get(get_task(task).metric, get_task(task).metric)
 
 
-def points_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def _pm(value: Any, ci: list[float] | None, nd: int = 3) -> str:
+    """``value ±half-width`` of its 95 % interval (compact enough for a 120-column terminal)."""
+    if value is None:
+        return "n/a"
+    if not ci:
+        return _f(value, nd)
+    return f"{value:.{nd}f} ±{(ci[1] - ci[0]) / 2:.{nd}f}"
+
+
+def points_table(report: dict[str, Any], compact: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Every operating point; task scores as ``value ±half-width`` of the 95 % interval."""
     tasks = report["tasks"]
-    head = ["system", "point", "bpp", "bpp (estimate)", "PSNR", "MS-SSIM", *[f"{t} {_primary_name(report, t)}" for t in tasks]]
-    rows = [["original (clean)", "-", "-", "-", "-", "-",
-             *[_f(report["clean"][t].get(_key(report, t))) for t in tasks]]]
+    extra = [] if compact else ["bpp (estimate)", "MS-SSIM"]
+    head = ["system", "point", "bpp", "PSNR", *extra, *[f"{t} {_primary_name(report, t)}" for t in tasks]]
+    rows = [["original (clean)", "-", "-", "-", *(["-"] * len(extra)),
+             *[_f(report["clean"][t].get(_key(report, t)), 3) for t in tasks]]]
     for p in report["points"]:
-        rows.append([p["system"], p["label"], _f(p["bpp"]), _f(p["bpp_estimate"]), _f(p["psnr"], 2),
-                     _f(p["ms_ssim"]), *[_f(p["primary"][t]) for t in tasks]])
+        ci = p.get("ci") or {}
+        more = [] if compact else [_f(p["bpp_estimate"]), _f(p["ms_ssim"])]
+        rows.append([p["system"], p["label"], _f(p["bpp"]), _f(p["psnr"], 2), *more,
+                     *[_pm(p["primary"][t], ci.get(t)) for t in tasks]])
     return head, rows
+
+
+def _bd(v: dict[str, Any]) -> str:
+    if v.get("bd_rate") is None:
+        return "n/a"
+    ci = v.get("ci")
+    return f"{v['bd_rate']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+
+
+NA_NOTE = ("n/a in a BD-rate cell: the two curves do not share a range of the metric, or a curve has fewer than "
+           "two points on its operational frontier (a point that costs more bits and scores no better is dropped), "
+           "so no rate can be compared at equal accuracy. n/a in a baseline cell: the baseline's curve does not "
+           "reach that bpp (no extrapolation).")
 
 
 def _key(report: dict[str, Any], task: str) -> str:
@@ -50,16 +76,17 @@ def summary_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[li
     out = []
     if s.get("bd_rate"):
         head = ["anchor (baseline)", *[f"BD-rate {t} (%)" for t in tasks], "BD-rate PSNR (%)"]
-        rows = [[base, *[_f(v[t]["bd_rate"], 1) for t in tasks], _f(v["psnr"]["bd_rate"], 1)]
-                for base, v in s["bd_rate"].items()]
+        rows = [[base, *[_bd(v[t]) for t in tasks], _bd(v["psnr"])] for base, v in s["bd_rate"].items()]
         out.append(("BD-rate of all-in-one against each baseline (negative = fewer bits for the same accuracy)", head, rows))
     if s.get("at_equal_rate"):
         head = ["all-in-one point", "bpp", *tasks, "baseline", *[f"{t} (baseline @ same bpp)" for t in tasks], "Delta_m (%)"]
         rows = []
         for r in s["at_equal_rate"]:
             for base, vals in r["baselines"].items():
-                rows.append([r["label"], _f(r["bpp"]), *[_f(r["ours"][t]) for t in tasks], base,
-                             *[_f(vals[t]) for t in tasks], _f(r["delta_m"][base], 2)])
+                ci = (r.get("delta_m_ci") or {}).get(base)
+                dm = _f(r["delta_m"][base], 2) + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci and r["delta_m"][base] is not None else "")
+                rows.append([r["label"], _f(r["bpp"]), *[_f(r["ours"][t], 3) for t in tasks], base,
+                             *[_f(vals[t], 3) for t in tasks], dm])
         out.append(("Task accuracy at equal rate, and the multi-task gain Delta_m", head, rows))
     return out
 
@@ -84,17 +111,19 @@ def plot_curves(report: dict[str, Any], out_dir: str) -> list[str]:
         for p in report["points"]:
             v = p["psnr"] if t == "psnr" else p["primary"][t]
             if v is not None:
-                systems.setdefault(p["system"], []).append((p["bpp"], v, p["label"]))
+                ci = (p.get("ci") or {}).get(t) or [v, v]
+                systems.setdefault(p["system"], []).append((p["bpp"], v, p["label"], v - ci[0], ci[1] - v))
         for name, pts in systems.items():
             pts.sort()
-            ax.plot([q[0] for q in pts], [q[1] for q in pts], marker="o", label=name)
+            ax.errorbar([q[0] for q in pts], [q[1] for q in pts], yerr=[[q[3] for q in pts], [q[4] for q in pts]],
+                        marker="o", ms=4, capsize=3, label=name)
         if t != "psnr":
             clean = report["clean"][t].get(_key(report, t))
             if clean is not None:
                 ax.axhline(clean, color="grey", ls="--", lw=1, label="original (clean)")
         ax.set_xlabel("bits per pixel (real bytes)")
         ax.set_ylabel("PSNR (dB), human view" if t == "psnr" else f"{t}: {_primary_name(report, t)}")
-        ax.set_title("human view" if t == "psnr" else f"task {t}")
+        ax.set_title(("human view" if t == "psnr" else f"task {t}") + f" (n = {report['images']}, 95 % intervals)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -111,13 +140,19 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
     storage.makedirs(out_dir)
     plots = plot_curves(report, out_dir)
     head, rows = points_table(report)
-    md = [f"# omnicodec evaluation", "",
-          f"{report['images']} test images from `{report['data']}`; tasks: {', '.join(report['tasks'])}. "
+    boot = report.get("bootstrap") or {}
+    md = ["# omnicodec evaluation", "",
+          f"n = {report['images']} test images from `{report['data']}`; tasks: {', '.join(report['tasks'])}. "
           "Rates are real bytes (container header included) per pixel; every all-in-one point sends ONE "
           "bitstream per image for all tasks, per-task adaptors send one per task (all counted).", "",
+          (f"Uncertainty: `value ±h` is the value with the half-width of its 95 % interval; intervals in brackets "
+           f"are 95 % intervals. All come from a {boot.get('method', 'paired bootstrap')} with "
+           f"{boot.get('resamples')} resamples ({boot.get('det_resamples')} for mAP), seed {boot.get('seed')}."
+           if boot.get("resamples") else "No bootstrap was run (resamples = 0): values carry no intervals."), "",
           "## Operating points", "", markdown_table(head, rows), ""]
     for title, h, r in summary_tables(report):
         md += [f"## {title}", "", markdown_table(h, r), ""]
+    md += [NA_NOTE, ""]
     md += ["## Curves", ""] + [f"![{p}]({p})" for p in plots] + [""]
     storage.write_text(storage.join(out_dir, "report.md"), "\n".join(md))
     storage.write_text(storage.join(out_dir, "report.html"), _html(report, head, rows, plots))
@@ -157,9 +192,9 @@ def print_summary(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if Console().is_terminal else 170)
-    head, rows = points_table(report)
-    t = Table(title=f"{report['images']} test images, real bytes")
+    console = Console(width=120)
+    head, rows = points_table(report, compact=True)
+    t = Table(title=f"n = {report['images']} test images, real bytes; ±: half-width of the 95 % interval")
     for h in head:
         t.add_column(h, justify="right")
     for r in rows:
@@ -172,5 +207,7 @@ def print_summary(report: dict[str, Any]) -> None:
         for row in r:
             tt.add_row(*row)
         console.print(tt)
+    if any(v.get("bd_rate") is None for b in report["summary"].get("bd_rate", {}).values() for v in b.values()):
+        console.print(NA_NOTE)
     if "files" in report:
         console.print(f"report: {report['files']['markdown']}  ({os.path.dirname(report['files']['html'])}/report.html)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from omnicodec.data.samples import Sample
@@ -50,6 +51,10 @@ class TaskScorer:
 
     def result(self) -> dict[str, float]:
         return self.metric.result()
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        """The metric ``key`` recomputed on each resample of the images seen (rows of ``idx``)."""
+        return self.metric.bootstrap(key, idx)
 
     @property
     def primary(self) -> str:

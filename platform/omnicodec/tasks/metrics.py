@@ -15,15 +15,27 @@ class TopK:
 
     def __init__(self) -> None:
         self.correct = self.agree = self.n = self.referenced = 0
+        self.per_image: dict[str, list[float]] = {"top1": [], "agreement": []}
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor | None = None) -> None:
         pred = probs.argmax(-1)
         self.n += len(pred)
         if labels is not None:
-            self.correct += int((pred == labels).sum())
+            hits = (pred == labels).tolist()
+            self.correct += int(sum(hits))
+            self.per_image["top1"] += [float(h) for h in hits]
+        else:
+            self.per_image["top1"] += [0.0] * len(pred)
         if reference is not None:
-            self.agree += int((pred == reference.argmax(-1)).sum())
+            same = (pred == reference.argmax(-1)).tolist()
+            self.agree += int(sum(same))
             self.referenced += len(pred)
+            self.per_image["agreement"] += [float(v) for v in same]
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        """``key`` on each resample of images (rows of ``idx``): per-image means."""
+        v = np.asarray(self.per_image[key], dtype=float)
+        return v[idx].mean(axis=1) if v.size else np.full(len(idx), np.nan)
 
     def result(self) -> dict[str, float]:
         out = {"top1": self.correct / max(1, self.n)}
@@ -40,17 +52,40 @@ class MeanIoU:
         self.k = num_classes
         self.conf = np.zeros((num_classes, num_classes), np.int64)
         self.agree = self.pixels = self.referenced = 0
+        self.confs: list[np.ndarray] = []  # per image: mIoU is a set-level ratio, resampled by summing these
+        self.agreements: list[tuple[int, int]] = []
 
     def update(self, pred: torch.Tensor, target: torch.Tensor | None, reference: torch.Tensor | None = None) -> None:
         p = pred.reshape(-1).cpu().numpy()
+        conf = np.zeros((self.k, self.k), np.int64)
         if target is not None:
             t = target.reshape(-1).cpu().numpy()
             ok = (t >= 0) & (t < self.k)
-            self.conf += np.bincount(self.k * t[ok] + p[ok], minlength=self.k**2).reshape(self.k, self.k)
+            conf = np.bincount(self.k * t[ok] + p[ok], minlength=self.k**2).reshape(self.k, self.k)
+            self.conf += conf
+        self.confs.append(conf)
         if reference is not None:
-            self.agree += int((pred == reference).sum())
+            same = int((pred == reference).sum())
+            self.agree += same
             self.referenced += p.size
+            self.agreements.append((same, p.size))
         self.pixels += p.size
+
+    @staticmethod
+    def _miou(conf: np.ndarray) -> float:
+        inter = np.diag(conf)
+        union = conf.sum(0) + conf.sum(1) - inter
+        present = union > 0
+        return float((inter[present] / union[present]).mean()) if present.any() else 0.0
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        if key == "agreement":
+            a = np.asarray(self.agreements, dtype=float).reshape(-1, 2)
+            return a[idx, 0].sum(1) / np.maximum(1, a[idx, 1].sum(1)) if len(a) else np.full(len(idx), np.nan)
+        confs = np.stack(self.confs) if self.confs else np.zeros((0, self.k, self.k), np.int64)
+        if key == "pixel_acc":
+            return np.array([np.trace(c) / max(1, c.sum()) for c in (confs[row].sum(0) for row in idx)])
+        return np.array([self._miou(confs[row].sum(0)) for row in idx])
 
     def result(self) -> dict[str, float]:
         inter = np.diag(self.conf)
@@ -85,12 +120,10 @@ class MeanAP:
                 self.dets.append({"image_id": image_id, "category_id": int(l) + 1, "score": float(s),
                                   "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
 
-    def result(self) -> dict[str, float]:
+    def _evaluated(self):
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
 
-        if not self.dets or not self.gts:
-            return {"map": 0.0, "map50": 0.0}
         with contextlib.redirect_stdout(io.StringIO()):
             gt = COCO()
             gt.dataset = {"images": self.images, "annotations": self.gts,
@@ -99,6 +132,37 @@ class MeanAP:
             dt = gt.loadRes(self.dets)
             ev = COCOeval(gt, dt, "bbox")
             ev.evaluate()
+        return ev
+
+    def result(self) -> dict[str, float]:
+        if not self.dets or not self.gts:
+            return {"map": 0.0, "map50": 0.0}
+        ev = self._evaluated()
+        with contextlib.redirect_stdout(io.StringIO()):
             ev.accumulate()
             ev.summarize()
         return {"map": float(max(ev.stats[0], 0.0)), "map50": float(max(ev.stats[1], 0.0))}
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        """mAP on resampled image sets: pycocotools' per-image matching is done once; each
+        resample re-runs only ``accumulate`` over the drawn images (duplicates included)."""
+        if not self.dets or not self.gts:
+            return np.zeros(len(idx))
+        ev = self._evaluated()
+        per = list(ev.evalImgs)
+        ids = list(ev._paramsEval.imgIds)
+        n_img, n_area = len(ids), len(ev._paramsEval.areaRng)
+        n_cat = len(ev._paramsEval.catIds)
+        out = np.zeros(len(idx))
+        for r, row in enumerate(idx):
+            drawn = [ids[i] for i in row]
+            ev.evalImgs = [per[k * n_area * n_img + a * n_img + i] for k in range(n_cat) for a in range(n_area) for i in row]
+            ev.params.imgIds = ev._paramsEval.imgIds = drawn
+            with contextlib.redirect_stdout(io.StringIO()):
+                ev.accumulate()
+            prec = ev.eval["precision"][:, :, :, 0, -1]  # all areas, 100 detections
+            if key == "map50":
+                prec = prec[0]
+            valid = prec[prec > -1]
+            out[r] = float(valid.mean()) if valid.size else 0.0
+        return out

@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from omnicodec.errors import CheckpointError
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: `omnicodec info` stays fast
+    import torch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -31,6 +33,21 @@ def available() -> list[dict[str, Any]]:
     return [dict(json.loads(p.read_text()), name=p.stem) for p in sorted(WEIGHTS_DIR.glob("*.json"))]
 
 
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet-1k class names in the standard index order (EfficientNet-Lite0's
+    output order), shipped as ``imagenet_classes.txt`` (taken from torchvision's metadata)."""
+    return (Path(__file__).parent / "imagenet_classes.txt").read_text().splitlines()
+
+
+def codec_for_fingerprint(fingerprint_hex: str) -> dict[str, Any] | None:
+    """The bundled codec card whose fingerprint starts with ``fingerprint_hex`` (from JSON
+    cards only: no weights are read)."""
+    for c in available():
+        if c.get("kind") == "codec" and str(c.get("fingerprint", "")).startswith(fingerprint_hex):
+            return c
+    return None
+
+
 def card(name: str) -> dict[str, Any]:
     path = WEIGHTS_DIR / f"{name}.json"
     if not path.exists():
@@ -41,6 +58,9 @@ def card(name: str) -> dict[str, Any]:
 def load_weights(name: str) -> dict[str, torch.Tensor]:
     """An artifact's state dict in fp32. Parameters stored as fp16 load to exactly the fp32
     values the artifact was evaluated (and its fingerprint computed) with."""
+    import torch
+    from safetensors.torch import load_file
+
     path = WEIGHTS_DIR / f"{name}.safetensors"
     if not path.exists():
         raise CheckpointError(_missing(name))
@@ -53,6 +73,8 @@ def round_parameters_to_fp16(model: torch.nn.Module) -> torch.nn.Module:
     Done before a codec is frozen, evaluated and fingerprinted, so that storing its
     parameters as fp16 halves the file and loses nothing: what ships is what was measured.
     Buffers (CDF tables, scale tables) stay as they are."""
+    import torch
+
     with torch.no_grad():
         for p in model.parameters():
             if p.dtype == torch.float32:
@@ -70,6 +92,9 @@ def save_artifact(name: str, state: dict[str, torch.Tensor], card: dict[str, Any
 
     ``fp16_keys``: tensors to store as fp16; they must already hold fp16-exact values
     (:func:`round_parameters_to_fp16`), which is checked."""
+    import torch
+    from safetensors.torch import save_file
+
     directory = Path(directory or WEIGHTS_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}

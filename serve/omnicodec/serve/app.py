@@ -31,8 +31,28 @@ MAX_VERSIONS_PER_REPLICA = 3  # adaptor versions a task replica keeps loaded (LR
 BINARY_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
     "schema": {"type": "string", "format": "binary"}}}}}
 
-api = FastAPI(title="omnicodec", version=__version__,
+api = FastAPI(title="omnicodec", version=__version__, docs_url=None,
               description="One bitstream, many machines: decode the latent once, fan out to task deployments.")
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's assets served by this app (from the swagger-ui-bundle wheel),
+    not from a CDN: the page works on a machine with no internet. No auth, like /healthz."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="omnicodec API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
+_mount_offline_docs(api)
 
 
 @serve.deployment

@@ -93,8 +93,25 @@ def fetch_encoder(client: OmnicodecClient) -> OmniCodec:
     return model
 
 
+def check_served(client: OmnicodecClient, tasks: str) -> None:
+    """Ask the server which tasks (and versions) it serves before downloading the encoder
+    and encoding: an unknown task is a one-line error, at the cost of one small request."""
+    from omnicodec.errors import ConfigError
+
+    served = client.tasks()["tasks"]
+    for item in (t.strip() for t in tasks.split(",") if t.strip()):
+        name, _, version = item.partition("@")
+        if name not in served:
+            raise ConfigError(f"--tasks {item}: the server at {client.http.base_url} does not serve '{name}' "
+                              f"(it serves: {', '.join(served)})")
+        versions = served[name].get("versions") or {}
+        if version and versions and version not in versions:
+            raise ConfigError(f"--tasks {item}: '{name}' has no version '{version}' (versions: {', '.join(versions)})")
+
+
 def analyze_command(a: argparse.Namespace) -> None:
     client = OmnicodecClient(a.url, a.token, a.timeout)
+    check_served(client, a.tasks)
     if a.input.endswith(".omc"):
         data = storage.read_bytes(a.input)
     else:

@@ -107,11 +107,13 @@ class TaskWorker:
 
 
 def _class_names(task: str) -> list[str] | None:
-    info = get_task(task)
-    if info.bundled is None:
-        return None
     from omnicodec import zoo
 
+    info = get_task(task)
+    if info.name == "imagenet":
+        return zoo.imagenet_classes()
+    if info.bundled is None:
+        return None
     return zoo.card(info.bundled).get("classes")
 
 

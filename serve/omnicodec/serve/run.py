@@ -37,6 +37,21 @@ def load_serve_file(location: str, overrides: list[str] | None = None) -> dict[s
     return data
 
 
+def config_for_adaptors(location: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The serve config for the common case: one checkpoint, all its tasks, version v1."""
+    from omnicodec.adaptors.checkpoint import read_config, resolve
+
+    path = resolve(location)
+    tasks = read_config(path)["tasks"]
+    data = {"applications": [{"name": "omnicodec", "route_prefix": "/", "import_path": "omnicodec.serve.app:build_app",
+                              "args": {"tasks": {t: {"versions": {"v1": path}} for t in tasks}}}]}
+    http = [o.removeprefix("http_options.") for o in overrides or [] if o.startswith("http_options.")]
+    args = [o for o in overrides or [] if not o.startswith("http_options.")]
+    data["http_options"] = apply_overrides(dict(DEFAULT_HTTP), http)
+    data["applications"][0]["args"] = apply_overrides(data["applications"][0]["args"], args)
+    return data
+
+
 def deploy(config: dict[str, Any]) -> str:
     """Start Serve with the config's HTTP options and run every application in it."""
     from ray import serve
@@ -58,7 +73,9 @@ def serve_command(a: argparse.Namespace) -> None:
 
     from omnicodec.jobs.ray_env import init_ray
 
-    config = load_serve_file(a.config, a.set)
+    if bool(a.config) == bool(a.adaptors):
+        raise ConfigError("give a serve CONFIG file or --adaptors CHECKPOINT (one of them)")
+    config = load_serve_file(a.config, a.set) if a.config else config_for_adaptors(a.adaptors, a.set)
     init_ray(a.address)
     url = deploy(config)
     print(f"omnicodec serving at {url}  (docs: {url}/docs, health: {url}/healthz); Ctrl-C stops")

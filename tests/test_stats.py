@@ -1,0 +1,96 @@
+"""The statistics every report rests on: the paired bootstrap has the width theory says,
+pairing removes shared per-image variance, BD-rate is exact on hand-computed curves and
+ignores points off the operational frontier, and the task metrics' per-image resampling
+reproduces the metric itself on the identity resample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from omnicodec.eval.stats import mean_interval, resample_indices, statistic_interval
+from omnicodec.eval.summary import bd_rate
+
+
+def test_bootstrap_interval_of_a_mean_has_the_textbook_width():
+    rng = np.random.default_rng(1)
+    values = rng.normal(10.0, 2.0, size=400)  # sd 2: standard error 0.1, 95 % half-width ~0.196
+    ci = mean_interval(values, resample_indices(400, 2000, seed=3))
+    half = (ci.high - ci.low) / 2
+    assert ci.value == pytest.approx(values.mean())
+    assert half == pytest.approx(1.96 * values.std(ddof=1) / 20, rel=0.12)
+    assert ci.low < ci.value < ci.high and ci.n == 400
+
+
+def test_pairing_removes_the_variance_two_systems_share():
+    """System B = system A + 0.5 on every image (plus tiny noise): each mean has a wide
+    interval, but the paired difference is pinned near 0.5."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(0.0, 3.0, size=200)
+    b = a + 0.5 + rng.normal(0.0, 0.01, size=200)
+    idx = resample_indices(200, 1000, seed=4)
+    wide = mean_interval(a, idx)
+    diff = statistic_interval({"a": a, "b": b}, lambda d: float(d["b"].mean() - d["a"].mean()), idx)
+    assert (wide.high - wide.low) > 0.6
+    assert diff.low > 0.49 and diff.high < 0.51
+
+
+def test_statistic_interval_reports_undefined_statistics():
+    values = {"x": np.arange(10, dtype=float)}
+    out = statistic_interval(values, lambda d: None, resample_indices(10, 50))
+    assert out.value is None and out.low is None and out.valid == 0
+
+
+def _curve(rates, values):
+    return [{"bpp": r, "value": v} for r, v in zip(rates, values)]
+
+
+def test_bd_rate_is_exact_when_one_curve_needs_half_the_bits():
+    anchor = _curve([0.1, 0.2, 0.4, 0.8], [28.0, 30.0, 32.0, 34.0])
+    test = _curve([0.05, 0.1, 0.2, 0.4], [28.0, 30.0, 32.0, 34.0])
+    assert bd_rate(anchor, test)["bd_rate"] == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate(test, anchor)["bd_rate"] == pytest.approx(100.0, abs=1e-6)
+
+
+def test_bd_rate_drops_points_off_the_operational_frontier():
+    """A point that costs more bits and scores no better than a cheaper one is never an
+    operating point: adding it must not change the BD-rate."""
+    anchor = _curve([0.1, 0.2, 0.4, 0.8], [28.0, 30.0, 32.0, 34.0])
+    noisy = anchor + _curve([0.3], [29.0])
+    test = _curve([0.05, 0.1, 0.2, 0.4], [28.0, 30.0, 32.0, 34.0])
+    assert bd_rate(noisy, test)["bd_rate"] == pytest.approx(-50.0, abs=1e-6)
+
+
+def test_bd_rate_says_why_it_is_undefined():
+    one_point = _curve([0.2], [30.0])
+    assert bd_rate(one_point, _curve([0.1, 0.2], [29.0, 31.0]))["note"].startswith("needs >= 2 frontier points")
+    apart = bd_rate(_curve([0.1, 0.2], [20.0, 21.0]), _curve([0.1, 0.2], [30.0, 31.0]))
+    assert apart["bd_rate"] is None and "overlap" in apart["note"]
+
+
+def test_task_metrics_resampled_with_the_identity_reproduce_the_metric():
+    from omnicodec.tasks.metrics import MeanAP, MeanIoU, TopK
+
+    rng = np.random.default_rng(5)
+    top = TopK()
+    for _ in range(30):
+        top.update(torch.from_numpy(rng.random((1, 4))), torch.tensor([int(rng.integers(0, 4))]),
+                   torch.from_numpy(rng.random((1, 4))))
+    iou = MeanIoU(3)
+    for _ in range(12):
+        iou.update(torch.from_numpy(rng.integers(0, 3, (8, 8))), torch.from_numpy(rng.integers(0, 3, (8, 8))),
+                   torch.from_numpy(rng.integers(0, 3, (8, 8))))
+    ap = MeanAP(2)
+    for _ in range(10):
+        gt = torch.tensor([[10.0, 10.0, 40.0, 50.0]])
+        jitter = torch.from_numpy(rng.normal(0, 4, (2, 4))).float()
+        ap.update([{"boxes": gt.repeat(2, 1) + jitter, "scores": torch.tensor([0.9, 0.3]),
+                    "labels": torch.tensor([0, 1])}], [gt], [torch.tensor([0])], (64, 64))
+    for metric, keys, n in ((top, ("top1", "agreement"), 30), (iou, ("miou", "pixel_acc", "agreement"), 12),
+                            (ap, ("map", "map50"), 10)):
+        identity = np.arange(n)[None]
+        for key in keys:
+            assert metric.bootstrap(key, identity)[0] == pytest.approx(metric.result()[key], abs=1e-9), key
+        draws = metric.bootstrap(keys[0], resample_indices(n, 40, seed=6))
+        assert draws.shape == (40,) and np.isfinite(draws).all()
