@@ -188,6 +188,14 @@ def pareto_front(trials: list[dict[str, Any]]) -> list[str]:
     return front
 
 
+def param_label(config: dict[str, Any]) -> str:
+    """``lmbda=1, bottleneck_ratio=4, tasks.0.weight=1.3``: the searched keys, last part named."""
+    def short(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    return ", ".join(f"{k.split('.')[-1] if not k.split('.')[-1] == 'weight' else k}={short(v)}"
+                     for k, v in sorted(config.items()))
+
+
 def write_sweep_report(summary: dict[str, Any], out: str) -> None:
     import csv
     import io
@@ -202,6 +210,9 @@ def write_sweep_report(summary: dict[str, Any], out: str) -> None:
     ax.scatter([t["eval_bpp"] for t in trials], [t["eval_score"] for t in trials], label="trials", alpha=0.6)
     front = sorted((t for t in trials if t["trial"] in summary["pareto"]), key=lambda t: t["eval_bpp"])
     ax.plot([t["eval_bpp"] for t in front], [t["eval_score"] for t in front], "r-o", label="Pareto front")
+    for t in front:  # a front point is only useful if it says which settings produced it
+        ax.annotate(param_label(t["config"]), (t["eval_bpp"], t["eval_score"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
     ax.set_xlabel("bits per pixel (real bytes)")
     ax.set_ylabel("mean task score")
     ax.grid(alpha=0.3)
@@ -235,7 +246,7 @@ def sweep_command(a: argparse.Namespace) -> None:
         t.add_column(c)
     for tr in sorted(summary["trials"], key=lambda r: (r["eval_bpp"] is None, r["eval_bpp"] or 0)):
         mark = "*" if tr["trial"] in summary["pareto"] else ""
-        t.add_row(mark + tr["trial"][:40], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else "error",
-                  f"{tr['eval_score']:.4f}" if tr["eval_score"] is not None else "", json.dumps(tr["config"]))
-    Console().print(t)
+        t.add_row(mark + tr["trial"][:24], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else "error",
+                  f"{tr['eval_score']:.4f}" if tr["eval_score"] is not None else "", param_label(tr["config"]))
+    Console(width=120).print(t)
     print(f"report: {storage.join(cfg.storage, cfg.name, 'sweep.json')} (pareto.png, trials.csv)")
