@@ -1,14 +1,13 @@
 """Multi-task adaptor training: the platform's main job.
 
-One step, as a reader should see it::
+The objective itself lives in the core (``omnicodec.objective``, testable without Ray);
+this job orchestrates it. One step::
 
-    out   = model(x, tasks)                    # DDP over the adaptors only; codec frozen inside
-    rate  = out["bpp"]                         # -log2 p(y_hat) - log2 p(z_hat) per pixel, frozen hyperprior
-    for t in tasks:                            # frozen task networks, not wrapped by DDP
-        L[t] = label loss on out["x_hat"][t]   #   (cross-entropy, FCOS loss) ...
-             | feature distillation vs N_t(x)  #   ... or label-free
-    loss  = rate + lambda * sum_t w[t] * L[t]
+    loss = objective(model, x, batch)          # R + lambda * sum_t w_t L_t [+ human term]
     loss.backward(); clip; AdamW step; LR schedule step
+
+DDP wraps the OmniCodec, whose only parameters are the adaptors; the frozen task networks
+live in the objective, outside DDP.
 
 Rank 0 exports an adaptor-only checkpoint (``adaptors/`` in every Ray checkpoint) that
 ``omnicodec eval``, ``encode``, ``decode`` and Serve load directly.
@@ -31,7 +30,7 @@ from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
-from omnicodec.tasks.networks import distill_loss
+from omnicodec.objective import MultiTaskObjective, TaskTerm
 from omnicodec.tasks.registry import get_task, load_task_net
 
 ADAPTORS_DIR = "adaptors"
@@ -57,6 +56,8 @@ class AdaptorTrainConfig(Config):
     adaptor: AdaptorConfig = Field(default_factory=AdaptorConfig)
     tasks: list[TaskSpec]
     lmbda: float = Field(1.0, gt=0, description="L = R + lmbda * sum_t w_t L_t")
+    human_weight: float = Field(0.0, ge=0, description="mu: adds mu * 255^2 * MSE of the frozen decoder's "
+                                                       "view, so people watching the same stream lose less")
     train_s_adaptor: bool = Field(True, description="False: decoder-only ablation (one bitstream = the codec's)")
     train_t_adaptors: bool = Field(True, description="False: encoder-only ablation")
 
@@ -87,7 +88,9 @@ class AdaptorTrainJob(Job):
         model.adaptors.s.requires_grad_(cfg.train_s_adaptor)
         for stack in model.adaptors.t.values():
             stack.requires_grad_(cfg.train_t_adaptors)
-        self.nets = {t.name: load_task_net(t.name).to(self.device) for t in cfg.tasks}
+        self.objective = MultiTaskObjective(
+            [TaskTerm(t.name, load_task_net(t.name).to(self.device), t.weight, t.loss) for t in cfg.tasks],
+            cfg.lmbda, cfg.human_weight)
         # DDP wraps OmniCodec, whose only parameters are the adaptors: the frozen codec is a
         # plain attribute and the task networks live outside it.
         self.model = ray.train.torch.prepare_model(model.to(self.device), move_to_device=False)
@@ -98,29 +101,17 @@ class AdaptorTrainJob(Job):
         return make_loader(self.config.data, self.rank, self.world_size, segment)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
-        cfg = self.config
         x = batch["image"].to(self.device)
-        out = self.model(x, cfg.task_names)
-        losses = {t.name: self.task_loss(t, out["x_hat"][t.name], x, batch) for t in cfg.tasks}
-        loss = out["bpp"] + cfg.lmbda * sum(t.weight * losses[t.name] for t in cfg.tasks)
+        loss = self.objective(self.model, x, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = self.clip_and_step(self.params, cfg.optim)
-        return {"loss": float(loss), "bpp": float(out["bpp"]), **{f"L_{k}": float(v) for k, v in losses.items()},
-                "grad_norm": norm}
-
-    def task_loss(self, task: TaskSpec, x_hat: torch.Tensor, x: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-        net = self.nets[task.name]
-        if task.loss == "label":
-            return net.label_loss(x_hat, batch)
-        with torch.no_grad():
-            target = net.features(x)
-        return distill_loss(net.features(x_hat), target)
+        norm = self.clip_and_step(self.params, self.config.optim)
+        return {**self.objective.parts, "grad_norm": norm}
 
     def export(self, directory: str) -> None:
         cfg = self.config
         self.unwrapped().to("cpu").save(os.path.join(directory, ADAPTORS_DIR), metadata={
-            "run": cfg.run.name, "lmbda": cfg.lmbda, "tasks": [t.to_dict() for t in cfg.tasks],
+            "run": cfg.run.name, "lmbda": cfg.lmbda, "human_weight": cfg.human_weight, "tasks": [t.to_dict() for t in cfg.tasks],
             "train_s_adaptor": cfg.train_s_adaptor, "train_t_adaptors": cfg.train_t_adaptors,
             "config": cfg.to_dict(),
         })
