@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="One bitstream from a frozen learned image codec, read by many machine tasks.",
     )
     p.add_argument("--version", action="version", version=f"omnicodec {__version__}")
+    p.add_argument("--verbose", action="store_true", help="show Ray's own messages and worker logs on the console "
+                                                          "(default: they go to a log file whose path is printed)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def cmd(name: str, help: str, description: str, func: Callable, parent=sub) -> argparse.ArgumentParser:
@@ -404,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")  # via compressai
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["OMNICODEC_VERBOSE"] = "1"
     try:
         code = args.func(args)
     except OmnicodecError as e:

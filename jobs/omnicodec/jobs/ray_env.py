@@ -31,17 +31,59 @@ def apply_local_env() -> None:
 
 
 def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs: Any):
-    """Join ``address`` (``auto``, ``ray://...``) or start a local loopback-only Ray."""
+    """Join ``address`` (``auto``, ``ray://...``) or start a local loopback-only Ray.
+
+    The console stays readable: worker output and Ray's own messages go to a log file
+    (its path printed once), and only the progress bars reach the terminal, unless
+    ``OMNICODEC_VERBOSE=1`` (``omnicodec --verbose``)."""
     apply_local_env()
+    import logging
+
     import ray
 
     if ray.is_initialized():
         return ray.get_runtime_context()
-    if address:
-        return ray.init(address=address, **kwargs)
-    kwargs.setdefault("include_dashboard", False)
+    verbose = os.environ.get("OMNICODEC_VERBOSE") == "1"
+    if not verbose:
+        kwargs.setdefault("logging_level", logging.ERROR)
     kwargs.setdefault("log_to_driver", True)
-    return ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    if address:
+        ctx = ray.init(address=address, **kwargs)
+    else:
+        kwargs.setdefault("include_dashboard", False)
+        ctx = ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    if not verbose and kwargs.get("log_to_driver"):
+        quiet_console()
+    return ctx
+
+
+def quiet_console(path: str | None = None) -> str:
+    """Route every worker line to a log file; keep only Ray's progress bars (``tqdm_ray``)
+    on the terminal. Returns the log file's path."""
+    import sys
+    import time
+
+    from ray._private import worker as ray_worker
+    from ray._private.ray_logging import global_worker_stdstream_dispatcher
+    from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
+
+    home = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
+    path = path or os.path.join(home, "logs", time.strftime("ray-%Y%m%d-%H%M%S.log"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    log = open(path, "a", buffering=1)
+
+    def handler(data: dict) -> None:
+        who = data.get("actor_name") or data.get("task_name") or ""
+        for line in data.get("lines", []):
+            if RAY_TQDM_MAGIC in line:
+                ray_worker.process_tqdm(line)
+            else:
+                log.write(f"({who} pid={data.get('pid')}) {line}\n")
+
+    global_worker_stdstream_dispatcher.remove_handler("ray_print_logs")
+    global_worker_stdstream_dispatcher.add_handler("omnicodec_logs", handler)
+    print(f"Ray's messages go to {path} (omnicodec --verbose shows them here)", file=sys.stderr)
+    return path
 
 
 def check_fits(what: str, cpus: float, gpus: float = 0.0, detail: str = "") -> None:
