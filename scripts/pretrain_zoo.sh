@@ -18,13 +18,17 @@ if [[ $what == all || $what == photo-codecs ]]; then
   ZOO=${ZOO_OUT:-platform/omnicodec/zoo/weights}
   P=${RUN_PREFIX:-photo}
   [[ -f $DATA/dataset.json ]] || $OC data photos --out "$DATA" --count 12000 --crop 256
+  # bf16 autocast of g_a/g_s + channels_last: 2.1x faster transforms on AVX512-BF16 CPUs (entropy
+  # models stay fp32); set PRECISION=fp32 on CPUs without bf16 support.
   common=(--arch mbt2018-mean-photo --data "$DATA" --cpus-per-worker 2
-          --set run.threads_per_worker=2 --set run.checkpoint_every=100)
-  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3-crop64" --crop 64 --batch-size 16 \
-      --steps "${BASE64_STEPS:-1500}" --lr 3e-4 --out "$STAGE"
-  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3" --crop 128 --batch-size 8 --steps "${BASE_STEPS:-2000}" \
+          --set run.threads_per_worker=2 --set run.checkpoint_every=100
+          --set run.precision="${PRECISION:-bf16}" --set run.channels_last=true)
+  [[ -f $STAGE/codec-mbt2018-mean-photo-q3.json ]] ||  # the warm start exists: skip to the next stage
+    $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3-crop64" --crop 64 --batch-size 16 \
+      --steps "${BASE64_STEPS:-2000}" --lr 3e-4 --out "$STAGE"
+  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3" --crop 128 --batch-size 8 --steps "${BASE_STEPS:-4000}" \
       --lr 2e-4 --init-from "$STAGE/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
-  for q in ${PHOTO_QUALITIES:-1 2 5}; do
+  for q in ${PHOTO_QUALITIES:-2 4 5}; do
     $OC pretrain codec "${common[@]}" --quality "$q" --name "$P-q$q" --crop 128 --batch-size 8 --steps "${FT_STEPS:-600}" \
         --lr 1e-4 --init-from "$ZOO/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
   done

@@ -72,3 +72,28 @@ def test_training_checkpoint_and_bare_state_dict_fingerprint_alike(codec_files, 
     a = load_codec("bmshj2018-hyperprior", checkpoint=codec_files["bmshj2018-hyperprior"])
     b = load_codec("bmshj2018-hyperprior", checkpoint=str(bare))
     assert a.fingerprint == b.fingerprint
+
+
+def _bundled_codecs() -> list[tuple[str, int]]:
+    from omnicodec import zoo
+
+    return sorted((c["arch"], int(c["quality"])) for c in zoo.available() if c.get("kind") == "codec")
+
+
+@pytest.mark.parametrize("arch,quality", _bundled_codecs())
+def test_every_bundled_codec_loads_to_its_card_fingerprint_and_codes_like_compressai(arch, quality, photo):
+    """fp16-stored parameters load to exactly the fp32 values that were measured and
+    fingerprinted, and the payload is CompressAI's own compress() of the same model."""
+    from omnicodec import zoo
+    from omnicodec.codec.registry import get_architecture
+
+    codec = load_codec(f"{arch}:{quality}")
+    assert codec.fingerprint == zoo.card(f"codec-{arch}-q{quality}")["fingerprint"]
+    reference = get_architecture(arch).build(quality)
+    reference.load_state_dict(zoo.load_codec_weights(arch, quality))
+    reference.eval()
+    reference.update(force=True)
+    padded, _ = pad_to_grid(photo)
+    with torch.no_grad():
+        strings = [s[0] for s in reference.compress(padded)["strings"]]
+    assert OmniCodec(codec, ["cls"]).encode(photo).strings == strings

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--human: a codec family to measure (default: every bundled codec, all qualities)")
     s.add_argument("--checkpoint", action="append", default=[], metavar="ARCH=PATH",
                    help="--human: any CompressAI checkpoint (state dict or {'state_dict': ...}), path or URL")
-    s.add_argument("--jpeg", default=",".join(map(str, (10, 20, 35, 50, 70, 85))), help="--human: JPEG qualities")
+    s.add_argument("--jpeg", default=",".join(map(str, (5, 10, 20, 35, 50, 70, 85))), help="--human: JPEG qualities")
     s.add_argument("--webp", default=",".join(map(str, (5, 20, 40, 60, 80, 92))), help="--human: WebP qualities")
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")

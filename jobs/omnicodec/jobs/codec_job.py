@@ -61,6 +61,11 @@ class CodecPretrainJob(Job):
         codec = build_codec(cfg.arch, cfg.quality)
         if cfg.init_from:
             codec.load_state_dict(_initial_state(cfg.init_from))
+        from omnicodec.precision import autocast_transforms, to_channels_last
+
+        autocast_transforms(codec, cfg.run.precision)
+        if cfg.run.channels_last:
+            to_channels_last(codec)
         main = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles")]
         aux = [p for n, p in codec.named_parameters() if n.endswith(".quantiles")]
         self.model = ray.train.torch.prepare_model(codec, parallel_strategy_kwargs={"find_unused_parameters": True})
@@ -73,6 +78,8 @@ class CodecPretrainJob(Job):
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         x = batch["image"].to(self.device)
+        if self.config.run.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x)
         n = x.shape[0] * x.shape[-2] * x.shape[-1]
         bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n

@@ -37,6 +37,9 @@ class RunSpec(Config):
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(10, ge=1)
     seed: int = 0
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="the heavy transforms (g_a, g_s) under autocast; entropy models stay fp32")
+    channels_last: bool = Field(False, description="NHWC memory layout (faster convolutions on CPU and GPU)")
     wandb: WandbSpec = Field(default_factory=WandbSpec)
 
     @field_validator("name")

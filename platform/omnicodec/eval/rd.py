@@ -27,7 +27,7 @@ from omnicodec.eval.stats import resample_indices, statistic_interval
 from omnicodec.eval.summary import bd_rate
 from omnicodec.images import psnr, to_pil, to_tensor
 
-DEFAULT_JPEG = (10, 20, 35, 50, 70, 85)
+DEFAULT_JPEG = (5, 10, 20, 35, 50, 70, 85)
 DEFAULT_WEBP = (5, 20, 40, 60, 80, 92)
 METRICS = ("psnr", "ms_ssim_db")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
