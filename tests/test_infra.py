@@ -66,3 +66,60 @@ def test_every_adaptor_version_in_shipped_serve_configs_loads_onto_its_bundled_c
             for location in spec.versions.values():
                 model = OmniCodec.from_checkpoint(location)  # refuses a codec mismatch
                 assert task in model.tasks, f"{location} has no T-Adaptors for {task}"
+
+
+def _entrypoint_argv(entrypoint: str) -> list[str]:
+    """The argv omnicodec receives when KubeRay's submitter runs ``entrypoint`` through
+    ``bash -c`` (brace expansion, quoting and all)."""
+    import subprocess
+
+    assert entrypoint.split()[0] == "omnicodec"
+    rest = entrypoint.split(None, 1)[1]
+    out = subprocess.run(["bash", "-c", 'p() { for a in "$@"; do printf "%s\\0" "$a"; done; }; p ' + rest],
+                         capture_output=True, check=True).stdout.decode()
+    return out.split("\0")[:-1]
+
+
+def test_rayjob_entrypoint_survives_bash_and_trains_what_its_name_says():
+    from omnicodec.cli import build_parser
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+
+    spec = _load("rayjob-train.yaml")["spec"]
+    argv = _entrypoint_argv(spec["entrypoint"])
+    args = build_parser().parse_args(argv)  # exits 2 on 128 stray arguments
+    assert args.command == "train"
+    cfg = AdaptorTrainConfig.from_yaml(os.path.join(REPO, args.config), args.set)
+    assert cfg.data.shards == "s3://BUCKET/omnicodec/scenes/train-{000000..000127}.tar"
+    assert cfg.run.name.endswith(f"-l{cfg.lmbda:g}")
+    assert cfg.run.wandb.mode == "online"
+    workers = spec["rayClusterSpec"]["workerGroupSpecs"]
+    pods = sum(g["replicas"] for g in workers)
+    cpus_per_pod = float(workers[0]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+    assert cfg.run.num_workers == pods and cfg.run.cpus_per_worker == cpus_per_pod  # one worker per pod
+
+
+def _containers(cluster_spec: dict) -> list[dict]:
+    groups = [cluster_spec["headGroupSpec"], *cluster_spec.get("workerGroupSpecs", [])]
+    return [c for g in groups for c in g["template"]["spec"]["containers"]]
+
+
+def test_every_cluster_has_token_auth_and_every_pod_has_storage_credentials():
+    for name in ("raycluster.yaml", "rayjob-train.yaml", "rayservice.yaml"):
+        spec = _load(name)["spec"]
+        cluster = spec.get("rayClusterSpec") or spec.get("rayClusterConfig") or spec
+        assert cluster.get("authOptions", {}).get("mode") == "token", name
+        if name == "rayservice.yaml":
+            continue
+        for c in _containers(cluster):
+            env = {e["name"] for e in c.get("env", [])}
+            assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= env, (name, c["name"])
+
+
+def test_the_image_builds_cpu_and_gpu_variants_and_installs_cloud_storage():
+    text = open(os.path.join(REPO, "infra", "docker", "Dockerfile")).read()
+    assert "ARG BASE=" in text and "FROM ${BASE}" in text and '".[s3,gcs]"' in text
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    assert any(d.startswith("s3fs") for d in extras["s3"]) and any(d.startswith("gcsfs") for d in extras["gcs"])
