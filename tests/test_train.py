@@ -181,7 +181,7 @@ def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(tmp_pa
     systems, tasks = build_systems([("ours", "zoo:adaptors-demo")], ["frozen:mbt2018-mean-small:2,3,4"],
                                    str(tmp_path / "runs"))
     report = run_evaluation(systems, split_shards(held_out_scenes, "test"), tasks, str(tmp_path / "report"),
-                            progress=False)
+                            progress=False, resamples=200, det_resamples=50)
     (row,) = report["summary"]["at_equal_rate"]
     assert set(tasks) == {"cls", "seg", "det"}
     for t in tasks:
@@ -189,4 +189,6 @@ def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(tmp_pa
         assert frozen is not None, f"{t}: our rate {row['bpp']:.3f} is outside the frozen codec's curve"
         assert row["ours"][t] > frozen, f"{t}: adaptors {row['ours'][t]:.4f} <= frozen codec {frozen:.4f} at equal bpp"
     assert row["delta_m"]["frozen codec"] > 0
+    low, high = row["delta_m_ci"]["frozen codec"]  # the report carries a paired-bootstrap interval
+    assert low < row["delta_m"]["frozen codec"] < high
     assert (tmp_path / "report" / "report.html").exists() and (tmp_path / "report" / "curve_det.png").exists()

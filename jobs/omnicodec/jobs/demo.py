@@ -82,7 +82,7 @@ def demo_command(a: argparse.Namespace) -> None:
     console.print("[3/4] evaluating from real bitstreams against the frozen codec and JPEG")
     systems, tasks = build_systems(ckpts, None, runs, jpeg=tuple(spec["baselines"]["jpeg"]))
     report = run_evaluation(systems, split_shards(scenes, "test"), tasks, os.path.join(out, "report"),
-                            meta={"demo": {"lambdas": spec["lambdas"]}})
+                            meta={"demo": {"lambdas": spec["lambdas"]}}, resamples=400, det_resamples=100)
     wall = time.perf_counter() - t0
     console.print("[4/4] results")
     print_summary(report)

@@ -52,7 +52,8 @@ def _interval(draws: np.ndarray) -> list[float] | None:
 
 
 def score_system(system: System, samples: list[Sample], tasks: list[str], refs: dict[str, list],
-                 bar: tqdm | None = None, idx: np.ndarray | None = None) -> dict[str, Any]:
+                 bar: tqdm | None = None, idx: np.ndarray | None = None,
+                 det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
     scorers = {t: TaskScorer(t) for t in tasks}
     bpp, est, p, ms = [], [], [], []
     t0 = time.perf_counter()
@@ -83,7 +84,7 @@ def score_system(system: System, samples: list[Sample], tasks: list[str], refs: 
         if p:
             draws["psnr"] = np.asarray(p)[idx].mean(1)
         for t in tasks:
-            rows = idx[:DET_RESAMPLES] if scorers[t].info.kind == "det" else idx
+            rows = idx[:det_resamples] if scorers[t].info.kind == "det" else idx
             draws[t] = scorers[t].bootstrap(scorers[t].primary, rows)
         point["ci"] = {k: _interval(v) for k, v in draws.items()}
         point["_draws"] = draws
@@ -92,7 +93,8 @@ def score_system(system: System, samples: list[Sample], tasks: list[str], refs: 
 
 
 def _score_all(systems: list[System], samples: list[Sample], tasks: list[str], refs: dict[str, list],
-               progress: bool, resamples: int = 1000, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
+               progress: bool, resamples: int = 1000, seed: int = DEFAULT_SEED,
+               det_resamples: int = DET_RESAMPLES) -> list[dict[str, Any]]:
     """One progress bar over every (system, image); a line per system with its time; and
     how to narrow the baselines when there are many."""
     import sys
@@ -102,7 +104,7 @@ def _score_all(systems: list[System], samples: list[Sample], tasks: list[str], r
     points = []
     idx = resample_indices(len(samples), resamples, seed) if resamples else None
     for s in systems:
-        points.append(score_system(s, samples, tasks, refs, bar, idx))
+        points.append(score_system(s, samples, tasks, refs, bar, idx, det_resamples))
         if progress:
             bar.write(f"  {s.name} {s.label}: {len(samples)} images in {points[-1]['seconds']:.1f} s")
     bar.close()
@@ -186,18 +188,20 @@ def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: lis
 
 def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str], out_dir: str | None,
                    limit: int | None = None, progress: bool = True, meta: dict | None = None,
-                   resamples: int = 1000, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                   resamples: int = 1000, seed: int = DEFAULT_SEED,
+                   det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
     samples = list(iter_samples(data))[: limit or None]
     if not samples:
         raise OmnicodecError(f"{data}: no test samples")
     t0 = time.perf_counter()
     refs, clean = reference_predictions(samples, tasks)
-    points = _score_all(systems, samples, tasks, refs, progress, resamples, seed)
+    det_resamples = min(resamples, det_resamples)
+    points = _score_all(systems, samples, tasks, refs, progress, resamples, seed, det_resamples)
     summary = summarize(points, tasks)
     for p in points:
         p.pop("_draws", None)
     report = {"data": data if isinstance(data, str) else list(data), "images": len(samples), "tasks": tasks,
-              "bootstrap": {"resamples": resamples, "det_resamples": min(resamples, DET_RESAMPLES), "seed": seed,
+              "bootstrap": {"resamples": resamples, "det_resamples": det_resamples, "seed": seed,
                             "method": "paired percentile bootstrap over images (same resamples for every system)"},
               "clean": clean, "points": points, "summary": summary,
               "latent_decodes_per_image": {s.label: s.latent_decodes / len(samples) for s in systems if isinstance(s, AllInOne)},
