@@ -65,3 +65,21 @@ def test_library_import_has_no_ray_side_effects():
             "import ray; print(ray.is_initialized())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_core_and_the_adaptors_never_import_jobs_or_serve():
+    """Dependencies point one way: jobs/ and serve/ use the core, never the reverse (the CLI,
+    which dispatches to every subcommand, is the one exception)."""
+    import re
+
+    bad = []
+    for root in ("platform", "adaptors"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, root)):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                if not f.endswith(".py") or path.endswith(os.path.join("omnicodec", "cli.py")):
+                    continue
+                text = open(path).read()
+                if re.search(r"^\s*(from|import)\s+omnicodec\.(jobs|serve)\b", text, re.M):
+                    bad.append(os.path.relpath(path, REPO))
+    assert not bad, f"core modules importing jobs/serve: {bad}"
