@@ -94,3 +94,15 @@ def test_task_metrics_resampled_with_the_identity_reproduce_the_metric():
             assert metric.bootstrap(key, identity)[0] == pytest.approx(metric.result()[key], abs=1e-9), key
         draws = metric.bootstrap(keys[0], resample_indices(n, 40, seed=6))
         assert draws.shape == (40,) and np.isfinite(draws).all()
+
+
+def test_an_error_metric_gets_the_same_bd_rate_sign_and_delta_m_direction():
+    """Lower-is-better (e.g. mean angular error): needing half the bits for the same error
+    is still -50 %, and a lower error counts as a gain in Delta_m."""
+    from omnicodec.eval.summary import delta_m, value_at_rate
+
+    anchor = _curve([0.1, 0.2, 0.4, 0.8], [40.0, 30.0, 20.0, 10.0])
+    test = _curve([0.05, 0.1, 0.2, 0.4], [40.0, 30.0, 20.0, 10.0])
+    assert bd_rate(anchor, test, higher_is_better=False)["bd_rate"] == pytest.approx(-50.0, abs=1e-6)
+    assert value_at_rate(anchor, 0.2, higher_is_better=False) == pytest.approx(30.0)
+    assert delta_m({"normals": 15.0}, {"normals": 20.0}, {"normals": False}) == pytest.approx(25.0)

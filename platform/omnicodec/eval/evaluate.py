@@ -129,12 +129,20 @@ def _resampled(points: list[dict[str, Any]], metric: str) -> int:
     return min((len(p["_draws"][metric]) for p in points if metric in p.get("_draws", {})), default=0)
 
 
+def _higher_is_better(metric: str) -> bool:
+    from omnicodec.tasks.registry import get_task
+
+    return True if metric == "psnr" else get_task(metric).higher_is_better
+
+
 def _bd_with_interval(base: list[dict[str, Any]], test: list[dict[str, Any]], metric: str) -> dict[str, Any]:
-    out = bd_rate(_curve_points(base, metric), _curve_points(test, metric))
+    up = _higher_is_better(metric)
+    out = bd_rate(_curve_points(base, metric), _curve_points(test, metric), higher_is_better=up)
     rows = min(_resampled(base, metric), _resampled(test, metric))
     if out.get("bd_rate") is None or rows == 0:
         return out
-    draws = [bd_rate(_curve_points(base, metric, r), _curve_points(test, metric, r))["bd_rate"] for r in range(rows)]
+    draws = [bd_rate(_curve_points(base, metric, r), _curve_points(test, metric, r), higher_is_better=up)["bd_rate"]
+             for r in range(rows)]
     ok = np.array([d for d in draws if d is not None], float)
     if ok.size >= 0.5 * rows:
         out["ci"] = [float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975))]
@@ -162,9 +170,9 @@ def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str =
         for base, pts in systems.items():
             if base == test_system:
                 continue
-            at = {t: value_at_rate(_curve_points(pts, t), pt["bpp"]) for t in tasks}
+            at = {t: value_at_rate(_curve_points(pts, t), pt["bpp"], _higher_is_better(t)) for t in tasks}
             row["baselines"][base] = at
-            row["delta_m"][base] = delta_m(pt["primary"], at)
+            row["delta_m"][base] = delta_m(pt["primary"], at, {t: _higher_is_better(t) for t in tasks})
             row["delta_m_ci"][base] = _delta_m_interval(pt, pts, tasks)
         out["at_equal_rate"].append(row)
     for base in systems:
@@ -179,8 +187,8 @@ def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: lis
     draws = []
     for r in range(rows):
         bpp = float(pt["_draws"]["bpp"][r])
-        at = {t: value_at_rate(_curve_points(base, t, r), bpp) for t in tasks}
-        d = delta_m({t: float(pt["_draws"][t][r]) for t in tasks}, at)
+        at = {t: value_at_rate(_curve_points(base, t, r), bpp, _higher_is_better(t)) for t in tasks}
+        d = delta_m({t: float(pt["_draws"][t][r]) for t in tasks}, at, {t: _higher_is_better(t) for t in tasks})
         if d is not None:
             draws.append(d)
     return _interval(np.array(draws)) if rows and len(draws) >= 0.5 * rows else None

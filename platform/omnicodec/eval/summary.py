@@ -20,21 +20,26 @@ from typing import Any
 import numpy as np
 
 
-def _curve(points: list[dict[str, Any]], metric: str = "value") -> tuple[np.ndarray, np.ndarray]:
-    """(rates, metrics) of the operational frontier, by increasing rate."""
+def _curve(points: list[dict[str, Any]], metric: str = "value", higher_is_better: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(rates, metrics) of the operational frontier, by increasing rate. An error metric
+    (``higher_is_better=False``) is negated first, so "better" always means "larger"."""
+    sign = 1.0 if higher_is_better else -1.0
     frontier: list[tuple[float, float]] = []
-    for r, m in sorted((p["bpp"], p[metric]) for p in points if p.get(metric) is not None):
+    for r, m in sorted((p["bpp"], sign * p[metric]) for p in points if p.get(metric) is not None):
         if not frontier or m > frontier[-1][1]:
             frontier.append((r, m))
     return np.array([f[0] for f in frontier], float), np.array([f[1] for f in frontier], float)
 
 
-def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: str = "value") -> dict[str, Any]:
-    """BD-rate (%) of ``test`` against ``anchor``; each point has ``bpp`` and ``value``."""
+def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: str = "value",
+            higher_is_better: bool = True) -> dict[str, Any]:
+    """BD-rate (%) of ``test`` against ``anchor``; each point has ``bpp`` and ``value``.
+    Negative means ``test`` needs fewer bits for the same quality, whatever the metric's
+    direction."""
     import bjontegaard as bd
 
-    ra, ma = _curve(anchor, metric)
-    rt, mt = _curve(test, metric)
+    ra, ma = _curve(anchor, metric, higher_is_better)
+    rt, mt = _curve(test, metric, higher_is_better)
     if len(ra) < 2 or len(rt) < 2:
         return {"bd_rate": None, "note": "needs >= 2 frontier points per curve"}
     lo, hi = max(ma.min(), mt.min()), min(ma.max(), mt.max())
@@ -51,15 +56,16 @@ def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: st
             "points": [len(ra), len(rt)]}
 
 
-def value_at_rate(points: list[dict[str, Any]], bpp: float) -> float | None:
+def value_at_rate(points: list[dict[str, Any]], bpp: float, higher_is_better: bool = True) -> float | None:
     """A curve's metric at ``bpp``: linear in log-rate between frontier points, no extrapolation
     (beyond the last frontier point the curve stays flat: more bits bought nothing)."""
-    r, m = _curve(points, "value")
+    sign = 1.0 if higher_is_better else -1.0
+    r, m = _curve(points, "value", higher_is_better)
     if len(r) and bpp > r.max() and bpp <= max(p["bpp"] for p in points):
-        return float(m[-1])
+        return sign * float(m[-1])
     if len(r) == 0 or bpp < r.min() or bpp > r.max():
         return None
-    return float(np.interp(np.log(bpp), np.log(r), m))
+    return sign * float(np.interp(np.log(bpp), np.log(r), m))
 
 
 def delta_m(test: dict[str, float], base: dict[str, float], higher_is_better: dict[str, bool] | None = None) -> float | None:

