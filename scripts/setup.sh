@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Debian's data packages (photos and object
-# cut-outs, when apt is usable), a virtualenv with the pinned dependencies, and omnicodec
+# Idempotent setup for a fresh machine: Debian's data packages (photos, photo test data and
+# object cut-outs, when apt is usable), a virtualenv with the pinned dependencies, and omnicodec
 # installed in editable mode. Re-running it is cheap: it only reinstalls when
 # pyproject.toml changed. Without apt, the data commands fall back to --source portable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(tuxpaint-stamps-default mate-backgrounds plasma-workspace-wallpapers)
+# Photos and object cut-outs (see docs/data.md: the real-photo corpus and the scenes).
+DEBIAN_PACKAGES=(tuxpaint-stamps-default mate-backgrounds plasma-workspace-wallpapers
+                 lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 libjxl-testdata)
 if [[ "${OMNICODEC_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
