@@ -89,8 +89,9 @@ def resolve(location: str, runs: str | None = None) -> str:
     if storage.exists(run_dir):
         return storage.join(newest_checkpoint(run_dir), "adaptors")
     raise CheckpointError(
-        f"{location}: no adaptors there. Give a run name (under {runs or runs_root()}), a run folder, "
-        f"a checkpoint folder (checkpoint_<ts>), an adaptors folder (with {CONFIG}) or zoo:NAME")
+        f"{location}: not an adaptor checkpoint (no {CONFIG}) and not a run. Give a run name (under "
+        f"{runs or runs_root()}), a run folder, a checkpoint folder (checkpoint_<ts>), an adaptors folder "
+        f"(with {CONFIG}) or zoo:NAME")
 
 
 def newest_checkpoint(run_dir: str) -> str:
