@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from omnicodec import storage
-from omnicodec.data.shards import read_card
+from omnicodec.data.shards import read_card, shard_hashes
 from omnicodec.errors import OmnicodecError
 from omnicodec.jobs.runner import TrainResult, fit
 
@@ -56,7 +56,9 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
         "kind": "codec", "name": name, "arch": cfg.arch, "quality": cfg.quality, "lambda": cfg.lambda_value(),
         "fingerprint": codec.fingerprint, "parameters": codec.num_parameters,
         "storage": "fp16 parameters (fp16-exact fp32 values), fp32/int buffers" if fp16_keys else "fp32",
-        "command": _command(), "config": cfg.to_dict(), "data": read_card(cfg.data.shards if isinstance(cfg.data.shards, str) else cfg.data.shards[0]),
+        "command": _command(), "config": cfg.to_dict(),
+        "data": {**(read_card(cfg.data.shards if isinstance(cfg.data.shards, str) else cfg.data.shards[0]) or {}),
+                 "sha256": shard_hashes(cfg.data.shards)},
         "train": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "metrics": metrics, "wall_s": round(result.wall_s, 1), "train_s": round(result.metrics.get("train_s", 0.0), 1),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -174,6 +174,20 @@ def write_card(directory: str, card: dict[str, Any]) -> None:
     storage.write_text(storage.join(directory, DATASET_CARD), json.dumps(card, indent=2) + "\n")
 
 
+def shard_hashes(shards: str | Iterable[str]) -> dict[str, str]:
+    """sha256 of every shard's bytes, by file name: what a zoo card records as its data."""
+    import hashlib
+
+    out = {}
+    for url in resolve_shards(shards):
+        h = hashlib.sha256()
+        with storage.open_file(url, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[posixpath.basename(url)] = h.hexdigest()
+    return out
+
+
 def read_card(shards: str) -> dict[str, Any] | None:
     """The ``dataset.json`` next to the shards, if any (classes, counts, provenance)."""
     first = resolve_shards(shards)[0]
