@@ -15,7 +15,7 @@ if [[ $what == all || $what == photo-codecs ]]; then
   # step), then the ladder fine-tuned from it.
   DATA=${PHOTO_DATA:-$HOME/.cache/omnicodec/data/photos-v2}
   STAGE=${STAGE_DIR:-$HOME/.cache/omnicodec/stages}
-  ZOO=${ZOO_OUT:-platform/omnicodec/zoo/weights}
+  ZOO=$(cd "${ZOO_OUT:-platform/omnicodec/zoo/weights}" && pwd)  # absolute: Ray workers run elsewhere
   P=${RUN_PREFIX:-photo}
   [[ -f $DATA/dataset.json ]] || $OC data photos --out "$DATA" --count 12000 --crop 256
   # bf16 autocast of g_a/g_s + channels_last: 2.1x faster transforms on AVX512-BF16 CPUs (entropy

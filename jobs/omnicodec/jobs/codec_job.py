@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from omnicodec import storage
 
 from omnicodec.codec import build_codec, load_codec_state_dict
 from omnicodec.config import Config
@@ -38,6 +40,14 @@ class CodecPretrainConfig(Config):
     init_from: str | None = Field(None, description="codec checkpoint (path/URL) or bundled ARCH:QUALITY")
     fp16_storage: bool = Field(False, description="store the exported parameters as fp16 (rounded before "
                                                   "evaluation and fingerprinting, so nothing changes on load)")
+
+    @field_validator("init_from")
+    @classmethod
+    def _absolute_path(cls, v: str | None) -> str | None:
+        """A local path is made absolute here, in the driver: Ray workers run in another folder."""
+        if v and not storage.is_url(v) and os.path.exists(os.path.expanduser(v)):
+            return os.path.abspath(os.path.expanduser(v))
+        return v
 
     @model_validator(mode="after")
     def _crop_fits_the_hyperprior(self) -> "CodecPretrainConfig":
