@@ -64,20 +64,22 @@ def test_eval_run_name_and_encode_accept_a_run_name(run_folder, tmp_path, monkey
     assert (tmp_path / "a.omc").stat().st_size > 20
 
 
-def test_a_missing_shard_fails_in_one_line_before_ray_and_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("OMNICODEC_HOME", str(tmp_path))
-    t0 = time.perf_counter()
-    code = main(["train", os.path.join(REPO, "jobs/omnicodec/jobs/specs/train.yaml"),
-                 "--set", f"data.shards={tmp_path}/nope/train-{{000000..000003}}.tar",
-                 "--set", f"run.storage={tmp_path}/runs"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err
-    assert "data.shards" in err and "nope/train-000000.tar does not exist" in err
-    assert time.perf_counter() - t0 < 30
-    assert not (tmp_path / "runs").exists()
-    import ray
+def test_a_missing_shard_fails_in_one_line_before_ray_and_leaves_no_run_folder(tmp_path):
+    """Run as the user runs it (its own process): one line, exit 2, no Ray started, no folder."""
+    import subprocess
+    import sys
 
-    assert not ray.is_initialized()
+    omnicodec = os.path.join(os.path.dirname(sys.executable), "omnicodec")
+    t0 = time.perf_counter()
+    out = subprocess.run([omnicodec, "train", os.path.join(REPO, "jobs/omnicodec/jobs/specs/train.yaml"),
+                          "--set", f"data.shards={tmp_path}/nope/train-{{000000..000003}}.tar",
+                          "--set", f"run.storage={tmp_path}/runs"],
+                         env={**os.environ, "OMNICODEC_HOME": str(tmp_path)}, capture_output=True, text=True)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(err) == 1, out.stderr
+    assert "data.shards" in err[0] and "nope/train-000000.tar does not exist" in err[0]
+    assert time.perf_counter() - t0 < 30
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "logs").exists()  # Ray never started
 
 
 @pytest.mark.ray
