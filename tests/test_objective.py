@@ -28,7 +28,7 @@ def test_the_loss_is_rate_plus_lambda_times_the_weighted_task_terms(setup):
     loss = obj(model, x)
     p = obj.parts
     assert p["loss"] == pytest.approx(p["bpp"] + 3.0 * (2.0 * p["L_cls"] + 0.5 * p["L_seg"]), rel=1e-5)
-    assert p["bpp"] > 0 and p["L_cls"] > 0 and p["L_seg"] > 0 and float(loss) == pytest.approx(p["loss"])
+    assert p["bpp"] > 0 and p["L_cls"] > 0 and p["L_seg"] > 0 and float(loss.detach()) == pytest.approx(p["loss"])
 
 
 def test_gradients_reach_the_adaptors_only(setup):
