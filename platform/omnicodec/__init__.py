@@ -13,4 +13,11 @@ __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "home"]
+
+
+def home() -> str:
+    """omnicodec's working folder (runs, data, logs): ``$OMNICODEC_HOME``, else ~/.cache/omnicodec."""
+    import os
+
+    return os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))

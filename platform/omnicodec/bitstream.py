@@ -141,6 +141,16 @@ class Bitstream:
         return d
 
 
+def read_stream(location: str) -> bytes:
+    """A bitstream file's bytes (path or URL), or one ``BitstreamError`` naming the file."""
+    from omnicodec import storage
+
+    try:
+        return storage.read_bytes(location)
+    except FileNotFoundError:
+        raise BitstreamError(f"{location}: no such file") from None
+
+
 def padding_for(height: int, width: int) -> tuple[int, int]:
     """Rows and columns to add so both sides become multiples of ``ALIGN``."""
     return (-height) % ALIGN, (-width) % ALIGN

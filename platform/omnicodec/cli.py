@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from omnicodec import __version__
+from omnicodec import __version__, home
 from omnicodec.errors import OmnicodecError
 
-HOME = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
+HOME = home()
 
 EPILOG = """\
 the pipeline, end to end:
@@ -350,14 +350,11 @@ def _decode(a: argparse.Namespace) -> None:
 
 def _info(a: argparse.Namespace) -> None:
     """Reads only the header: no torch, no CompressAI (answers in a fraction of a second)."""
-    from omnicodec import storage, zoo
-    from omnicodec.bitstream import Bitstream
+    from omnicodec import zoo
+    from omnicodec.bitstream import Bitstream, read_stream
     from omnicodec.errors import BitstreamError
 
-    try:
-        data = storage.read_bytes(a.file)
-    except FileNotFoundError:
-        raise OmnicodecError(f"{a.file}: no such file") from None
+    data = read_stream(a.file)
     try:
         header = Bitstream.from_bytes(data)
     except BitstreamError as e:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from omnicodec import storage
-from omnicodec.bitstream import Bitstream
+from omnicodec.bitstream import Bitstream, read_stream
 from omnicodec.codec import CodecSpec, load_codec
-from omnicodec.errors import BitstreamError, OmnicodecError
+from omnicodec.errors import OmnicodecError
 from omnicodec.images import load_image, save_image
 from omnicodec.model import HUMAN, OmniCodec
 
@@ -42,7 +41,7 @@ def encode_command(a: argparse.Namespace) -> None:
 
 
 def decode_command(a: argparse.Namespace) -> None:
-    data = _read_stream(a.file)
+    data = read_stream(a.file)
     header = Bitstream.from_bytes(data)
     if a.task and not a.adaptors:
         raise OmnicodecError(f"--task {a.task} needs --adaptors CKPT (the T-Adaptors for that task)")
@@ -57,18 +56,11 @@ def _model_for_header(header: Bitstream) -> OmniCodec:
     """With no codec named, find the bundled codec whose fingerprint the stream records."""
     from omnicodec import zoo
 
-    for card in zoo.available():
-        if card.get("kind") == "codec" and card["fingerprint"].startswith(header.codec_fp.hex()):
-            return OmniCodec(load_codec(CodecSpec(arch=card["arch"], quality=card["quality"])), with_adaptors=False)
+    card = zoo.codec_for_fingerprint(header.codec_fp.hex())
+    if card is not None:
+        return OmniCodec(load_codec(CodecSpec(arch=card["arch"], quality=card["quality"])), with_adaptors=False)
     raise OmnicodecError(f"the stream's codec {header.codec_fp.hex()} is not a bundled codec; "
                          "pass --codec ARCH[:QUALITY] [--codec-checkpoint PATH]")
-
-
-def _read_stream(location: str) -> bytes:
-    try:
-        return storage.read_bytes(location)
-    except FileNotFoundError:
-        raise BitstreamError(f"{location}: no such file") from None
 
 
 def zoo_command(a: argparse.Namespace) -> None:

@@ -62,9 +62,9 @@ def save_adaptors(location: str, ckpt: AdaptorCheckpoint) -> str:
 
 def runs_root() -> str:
     """Where ``omnicodec train`` writes runs by default ($OMNICODEC_HOME/runs)."""
-    import os
+    from omnicodec import home
 
-    return os.path.join(os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec")), "runs")
+    return storage.join(home(), "runs")
 
 
 def resolve(location: str, runs: str | None = None) -> str:

@@ -67,8 +67,9 @@ def quiet_console(path: str | None = None) -> str:
     from ray._private.ray_logging import global_worker_stdstream_dispatcher
     from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
 
-    home = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
-    path = path or os.path.join(home, "logs", time.strftime("ray-%Y%m%d-%H%M%S.log"))
+    from omnicodec import home
+
+    path = path or os.path.join(home(), "logs", time.strftime("ray-%Y%m%d-%H%M%S.log"))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     log = open(path, "a", buffering=1)
 

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from omnicodec import storage
+from omnicodec import home, storage
 from omnicodec.config import Config
 
-DEFAULT_HOME = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
+DEFAULT_HOME = home()
 
 
 class WandbSpec(Config):

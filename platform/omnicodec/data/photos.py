@@ -33,17 +33,18 @@ def _prepared(photo: sources.Photo) -> Image.Image:
     return img
 
 
-def _pool(source: str, split: str) -> tuple[list[sources.Photo], dict[str, str]]:
+def _training_pool(source: str) -> tuple[list[sources.Photo], dict[str, str]]:
+    """The training photos (screened and deduplicated for ``debian``) and those left out."""
     if source == "portable":
-        return sources.photos("portable", split), {}
+        return sources.photos("portable", "train"), {}
     report = corpus.build_corpus()
-    return (report.train if split == "train" else report.heldout), report.rejected
+    return report.train, report.rejected
 
 
 def build_photo_shards(out: str, count: int = 2000, crop: int = 256, source: str | None = None,
                        seed: int = 0, maxcount: int = 250, progress: bool = True) -> dict[str, Any]:
     source = sources.pick_source(source)
-    photos, rejected = _pool(source, "train")
+    photos, rejected = _training_pool(source)
     pool = [(p, _prepared(p)) for p in photos]
     weights = np.array([im.size[0] * im.size[1] for _, im in pool], dtype=float) ** 0.5
     weights /= weights.sum()
@@ -55,7 +56,7 @@ def build_photo_shards(out: str, count: int = 2000, crop: int = 256, source: str
             sink.write(make_sample(f"photo-{i:07d}", piece, meta={"source": p.name, "scale": round(scale, 4)}))
     card = {"kind": "photos", "source": source, "count": count, "crop": crop, "seed": seed,
             "distinct_photos": len(pool), "photos": [p.name for p, _ in pool], "left_out": rejected,
-            "heldout": [p.name for p in _pool(source, "test")[0]],
+            "heldout": [p.name for p in sources.photos(source, "test")],
             "shards": [s.rsplit("/", 1)[-1] for s in sink.shards]}
     write_card(out, card)
     return card
@@ -78,7 +79,7 @@ def _random_crop(img: Image.Image, crop: int, rng: np.random.Generator) -> tuple
 def build_heldout_photos(out: str, long_side: int = 768, source: str | None = None) -> dict[str, Any]:
     """Every held-out photo whole, downscaled (multiple of 16 px) and stored losslessly."""
     source = sources.pick_source(source)
-    pool = _pool(source, "test")[0]
+    pool = sources.photos(source, "test")
     with ShardSink(out, "heldout", 64) as sink:
         for i, p in enumerate(pool):
             img = p.load()
@@ -95,7 +96,7 @@ def build_heldout_photos(out: str, long_side: int = 768, source: str | None = No
 def build_kodaklike(out: str, source: str | None = None) -> dict[str, Any]:
     source = sources.pick_source(source)
     size = (768, 512) if source == "debian" else (384, 256)
-    pool = _pool(source, "test")[0]
+    pool = sources.photos(source, "test")
     per_photo = -(-24 // len(pool))
     names = []
     with ShardSink(out, "kodaklike", 24) as sink:

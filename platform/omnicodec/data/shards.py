@@ -250,14 +250,13 @@ class SplitSink:
         self.counts = {"train": 0, "test": 0}
 
     def write(self, sample: dict[str, Any]) -> None:
-        import hashlib
+        from omnicodec.data.sources import stable_fraction
 
         try:
             source = json.loads(sample.get("json", b"{}")).get("source") or sample["__key__"]
         except (ValueError, AttributeError):
             source = sample["__key__"]
-        h = int(hashlib.sha256(str(source).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        split = "test" if h < self.fraction else "train"
+        split = "test" if stable_fraction(str(source)) < self.fraction else "train"
         self.sinks[split].write(sample)
         self.counts[split] += 1
 

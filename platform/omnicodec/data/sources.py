@@ -70,9 +70,14 @@ def stable_rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha256(repr(parts).encode()).hexdigest()[:12], 16))
 
 
+def stable_fraction(name: str) -> float:
+    """A number in [0, 1] fixed by ``name``: the same on every machine and run."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def _in_test(name: str, fraction: float = 0.25) -> bool:
     """Stable split by name: the same file lands on the same side on every machine."""
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+    return stable_fraction(name) < fraction
 
 
 def debian_available() -> bool:

@@ -19,7 +19,7 @@ from omnicodec.data.loader import iter_samples
 from omnicodec.data.samples import Sample
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.human import msssim
-from omnicodec.eval.stats import DEFAULT_SEED, resample_indices
+from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, value_at_rate
 from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, PerTaskAdaptors, System
 from omnicodec.eval.tasks import TaskScorer
@@ -47,8 +47,8 @@ DET_RESAMPLES = 200  # mAP re-accumulates per resample (pycocotools): fewer draw
 
 
 def _interval(draws: np.ndarray) -> list[float] | None:
-    draws = draws[np.isfinite(draws)]
-    return [float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))] if draws.size else None
+    ci = percentile_interval(draws)
+    return list(ci) if ci else None
 
 
 def score_system(system: System, samples: list[Sample], tasks: list[str], refs: dict[str, list],
@@ -145,7 +145,7 @@ def _bd_with_interval(base: list[dict[str, Any]], test: list[dict[str, Any]], me
              for r in range(rows)]
     ok = np.array([d for d in draws if d is not None], float)
     if ok.size >= 0.5 * rows:
-        out["ci"] = [float(np.quantile(ok, 0.025)), float(np.quantile(ok, 0.975))]
+        out["ci"] = _interval(ok)
         out["resamples"] = int(ok.size)
     return out
 

@@ -42,6 +42,16 @@ class Interval:
         return f"{f(self.value)} [{f(self.low)}, {f(self.high)}]"
 
 
+def percentile_interval(draws: np.ndarray | Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """The central ``level`` interval of bootstrap draws (non-finite draws ignored), or None."""
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return None
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
     """(resamples, n) image indices; the same array must be used for every system."""
     rng = np.random.default_rng(seed)
@@ -55,8 +65,8 @@ def mean_interval(values: Sequence[float], idx: np.ndarray | None = None, level:
         return Interval(None, None, None, 0)
     idx = resample_indices(v.size) if idx is None else idx
     means = v[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(v.mean()), float(lo), float(hi), int(v.size), int(means.size))
+    lo, hi = percentile_interval(means, level)
+    return Interval(float(v.mean()), lo, hi, int(v.size), int(means.size))
 
 
 def statistic_interval(per_image: dict[str, np.ndarray], statistic: Callable[[dict[str, np.ndarray]], float | None],
@@ -77,5 +87,5 @@ def statistic_interval(per_image: dict[str, np.ndarray], statistic: Callable[[di
             draws.append(s)
     if value is None or len(draws) < 0.5 * len(idx):
         return Interval(value, None, None, n, len(draws))
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(value), float(lo), float(hi), n, len(draws))
+    lo, hi = percentile_interval(draws, level)
+    return Interval(float(value), lo, hi, n, len(draws))

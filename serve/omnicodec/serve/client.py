@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import torch
 
-from omnicodec import storage
+from omnicodec import home, storage
 from omnicodec.errors import CheckpointError, OmnicodecError
 from omnicodec.images import load_image
 from omnicodec.model import OmniCodec
 
-HOME = os.environ.get("OMNICODEC_HOME", os.path.expanduser("~/.cache/omnicodec"))
+HOME = home()
 
 
 class ServerError(OmnicodecError):
