@@ -4,7 +4,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export WANDB_MODE ?= offline
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test test-fast bench
 
 setup:
 	@scripts/setup.sh
@@ -14,6 +14,10 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q
+
+# the unit lane: no Ray cluster, nothing slow (about 2 minutes on 2 cores)
+test-fast: setup
+	.venv/bin/python -m pytest -q -m "not ray and not slow"
 
 bench: setup
 	.venv/bin/python benchmarks/run_all.py

@@ -15,12 +15,12 @@ Run: .venv/bin/python benchmarks/bench_codec.py
 from __future__ import annotations
 
 import torch
-from common import machine, print_table, timeit
 from PIL import Image
 
+from common import machine, print_table, timeit
 from omnicodec.codec import load_codec
 from omnicodec.images import pad_to_grid, to_tensor
-from omnicodec.model import HUMAN, OmniCodec
+from omnicodec.model import OmniCodec
 
 
 def photos() -> list[torch.Tensor]:

@@ -14,16 +14,15 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing as mp
-import os
 import tarfile
 import tempfile
 import time
 
 import numpy as np
 import torch
-from common import machine, print_table
 from PIL import Image
 
+from common import machine, print_table
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.data.scenes import build_scenes
 from omnicodec.data.shards import resolve_shards

@@ -19,7 +19,6 @@ import argparse
 import os
 
 from common import machine, print_table
-
 from omnicodec.eval.rd import DEFAULT_JPEG, DEFAULT_WEBP, default_codecs, run_rd
 from omnicodec.jobs.cli_jobs import default_heldout_photos, default_kodaklike
 

@@ -14,8 +14,9 @@ import time
 
 import httpx
 import numpy as np
-from common import machine, print_table
 from PIL import Image
+
+from common import machine, print_table
 
 CONCURRENCY = 4
 REQUESTS = 48

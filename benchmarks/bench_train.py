@@ -17,8 +17,8 @@ import os
 import tempfile
 
 import torch
-from common import machine, print_table, timeit
 
+from common import machine, print_table, timeit
 from omnicodec.codec import load_codec
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.data.scenes import build_scenes
@@ -55,14 +55,14 @@ def part1(shards: str) -> list[list]:
     for tasks in (TASKS, ["cls"]):
         model = OmniCodec(codec, tasks)
         opt = torch.optim.Adam(model.parameters(), 1e-4)
-        ta = timeit(lambda: adaptor_step(model, nets, batch, tasks, opt), repeat=5)
+        ta = timeit(lambda model=model, tasks=tasks, opt=opt: adaptor_step(model, nets, batch, tasks, opt), repeat=5)
         fulls = []
         for t in tasks:
             m = copy.deepcopy(codec.model).train()
             for p in m.parameters():
                 p.requires_grad_(True)
             o = torch.optim.Adam(m.parameters(), 1e-4)
-            fulls.append(timeit(lambda: full_step(m, nets, batch, t, o), repeat=5))
+            fulls.append(timeit(lambda m=m, t=t, o=o: full_step(m, nets, batch, t, o), repeat=5))
         tf = sum(fulls)
         rows.append([f"{len(tasks)} task(s): {','.join(tasks)}", ta, tf, ta / tf,
                      model.adaptors.num_parameters(), sum(p.numel() for p in codec.model.parameters()) * len(tasks)])

@@ -40,12 +40,12 @@ def mutations(data: bytes, rng: random.Random):
         b = bytearray(data)
         b[bit // 8] ^= 1 << (bit % 8)
         yield f"flip-header-bit{bit}", bytes(b), True
-    for i in range(800):  # payload and CRC bit flips
+    for _ in range(800):  # payload and CRC bit flips
         b = bytearray(data)
         pos = rng.randrange(HEADER_SIZE + 8, n)
         b[pos] ^= 1 << rng.randrange(8)
         yield f"flip-payload@{pos}", bytes(b), True
-    for i in range(200):  # bursts
+    for _ in range(200):  # bursts
         b = bytearray(data)
         pos = rng.randrange(n)
         for j in range(pos, min(n, pos + rng.randrange(2, 16))):
@@ -92,7 +92,7 @@ def test_crafted_payload_with_valid_crc_decodes_garbage_without_crashing(model, 
     rng = random.Random(1)
     header = Bitstream.from_bytes(container)
     payload_start = len(container) - 4 - sum(len(s) for s in header.strings)
-    for i in range(40):
+    for _ in range(40):
         b = bytearray(container)
         for _ in range(8):
             b[rng.randrange(payload_start, len(b) - 4)] = rng.randrange(256)

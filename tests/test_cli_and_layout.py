@@ -83,3 +83,15 @@ def test_the_core_and_the_adaptors_never_import_jobs_or_serve():
                 if re.search(r"^\s*(from|import)\s+omnicodec\.(jobs|serve)\b", text, re.M):
                     bad.append(os.path.relpath(path, REPO))
     assert not bad, f"core modules importing jobs/serve: {bad}"
+
+
+def test_the_code_base_passes_its_own_ruff_config():
+    """The lint config in pyproject.toml is the one the code keeps (ruff is a test dependency)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "platform", "jobs", "serve", "adaptors", "tests",
+                          "benchmarks"], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]

@@ -10,13 +10,12 @@ import tarfile
 
 import numpy as np
 import pytest
-import torch
 import webdataset as wds
 from PIL import Image
 
 from omnicodec.cli import main
 from omnicodec.data.loader import LoaderConfig, flip, iter_samples, make_loader, make_pipeline, random_crop
-from omnicodec.data.samples import decode_sample, encode_jpeg, encode_png, make_sample
+from omnicodec.data.samples import decode_sample, make_sample
 from omnicodec.data.scenes import build_scenes
 from omnicodec.data.shards import ShardSink, iter_shard, resolve_shards
 from omnicodec.errors import DataError

@@ -63,7 +63,7 @@ def test_round_trip_on_real_photos_of_any_size(trained_codec, photos, tmp_path):
     from omnicodec.images import psnr
 
     model = OmniCodec(trained_codec, ["cls", "det"])
-    for i, x in enumerate(photos):
+    for x in photos:
         data = model.encode(x).to_bytes()
         header = Bitstream.from_bytes(data)
         assert (header.height, header.width) == tuple(x.shape[-2:])

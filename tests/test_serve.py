@@ -20,7 +20,6 @@ from PIL import Image
 
 from omnicodec.cli import main
 from omnicodec.codec import load_codec
-from omnicodec.images import save_image
 from omnicodec.model import OmniCodec
 from omnicodec.tasks.registry import load_task_net
 

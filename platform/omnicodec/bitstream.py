@@ -89,7 +89,7 @@ class Bitstream:
         return body + _CRC.pack(zlib.crc32(body))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Bitstream":
+    def from_bytes(cls, data: bytes) -> Bitstream:
         data = bytes(data)
         size = len(data)
         if size < len(MAGIC):

@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
             "the clean test scenes (top-1, mIoU or mAP) and writes task-<task>.{safetensors,json}.\n\n"
             "example: omnicodec pretrain task --task seg --steps 3000", _pretrain_task, psub)
     _run_flags(s)
-    s.add_argument("--task", required=True, choices=["cls", "seg", "det"])
+    s.add_argument("--task", required=True, metavar="TASK",
+                   help="a bundled task whose network is trained here: cls, seg or det (checked against the registry)")
     s.add_argument("--data", help="scene folder (default: made under $OMNICODEC_HOME/data/scenes)")
 
     # train / sweep / eval -------------------------------------------------------------

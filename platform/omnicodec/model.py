@@ -187,12 +187,15 @@ class OmniCodec(nn.Module):
         return save_adaptors(location, self.checkpoint(metadata))
 
     @classmethod
-    def from_checkpoint(cls, location: str | AdaptorCheckpoint, codec: FrozenCodec | None = None) -> "OmniCodec":
+    def from_checkpoint(cls, location: str | AdaptorCheckpoint, codec: FrozenCodec | None = None) -> OmniCodec:
         """Adaptors from ``location`` on ``codec`` (default: the codec they record).
 
         Refuses a codec whose fingerprint differs from the one the adaptors were trained on.
         """
         ckpt = location if isinstance(location, AdaptorCheckpoint) else load_adaptors(location)
+        from omnicodec.tasks.registry import register_from_metadata
+
+        register_from_metadata(ckpt.metadata)  # user tasks (kind + network) the adaptors were trained for
         recorded = ckpt.codec["fingerprint"]
         if codec is None:
             spec = CodecSpec.from_dict({k: v for k, v in ckpt.codec.items() if k != "fingerprint"},

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from omnicodec.adaptors import AdaptorConfig
 from omnicodec.adaptors.sets import check_task_names
@@ -31,21 +31,39 @@ from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
 from omnicodec.objective import MultiTaskObjective, TaskTerm
-from omnicodec.tasks.registry import get_task, load_task_net
+from omnicodec.tasks.registry import get_task, load_task_net, register_task, task_from_definition
 
 ADAPTORS_DIR = "adaptors"
 
 
 class TaskSpec(Config):
+    """A bundled task by name, or your own: ``{name, kind, network: {builder, weights, ...}}``."""
+
     name: str
     weight: float = Field(1.0, ge=0)
     loss: Literal["label", "distill"] = "label"
+    kind: str | None = Field(None, description="task kind of a network you bring (cls, seg, det, sal, ...)")
+    network: dict[str, Any] | None = Field(None, description="your frozen network (omnicodec.tasks.byo.NetworkSpec)")
+    labelled: bool = Field(False, description="your network's classes match the shards' labels (else: label-free metrics)")
+    num_classes: int | None = Field(None, ge=1)
+    classes: list[str] | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        get_task(v)  # a ConfigError, which pydantic reports with the key's path
-        return v
+    @model_validator(mode="after")
+    def _known(self) -> TaskSpec:
+        """Bundled names must exist; a definition registers the task in this process (and every
+        Ray worker that parses the config). Errors are ConfigErrors naming the key."""
+        if self.network is None and self.kind is None:
+            get_task(self.name)
+        else:
+            if self.network is None:
+                raise ValueError(f"task '{self.name}': kind needs a network (builder, weights, ...)")
+            register_task(task_from_definition(self.model_dump()))
+        if self.loss == "label" and not get_task(self.name).labelled:
+            raise ValueError(f"task '{self.name}' is label-free (its classes are not the shards' labels): use loss: distill")
+        return self
+
+    def definition(self) -> dict[str, Any] | None:
+        return get_task(self.name).to_dict() if self.network is not None else None
 
 
 class AdaptorTrainConfig(Config):
@@ -62,7 +80,7 @@ class AdaptorTrainConfig(Config):
     train_t_adaptors: bool = Field(True, description="False: encoder-only ablation")
 
     @model_validator(mode="after")
-    def _tasks(self) -> "AdaptorTrainConfig":
+    def _tasks(self) -> AdaptorTrainConfig:
         if not self.tasks:
             raise ValueError("tasks: at least one task is needed")
         check_task_names([t.name for t in self.tasks])
@@ -112,6 +130,7 @@ class AdaptorTrainJob(Job):
         cfg = self.config
         self.unwrapped().to("cpu").save(os.path.join(directory, ADAPTORS_DIR), metadata={
             "run": cfg.run.name, "lmbda": cfg.lmbda, "human_weight": cfg.human_weight, "tasks": [t.to_dict() for t in cfg.tasks],
+            "task_definitions": [d for d in (t.definition() for t in cfg.tasks) if d],
             "train_s_adaptor": cfg.train_s_adaptor, "train_t_adaptors": cfg.train_t_adaptors,
             "config": cfg.to_dict(),
         })

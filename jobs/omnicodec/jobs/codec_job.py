@@ -17,7 +17,6 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from omnicodec import storage
-
 from omnicodec.codec import build_codec, load_codec_state_dict
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
@@ -50,7 +49,7 @@ class CodecPretrainConfig(Config):
         return v
 
     @model_validator(mode="after")
-    def _crop_fits_the_hyperprior(self) -> "CodecPretrainConfig":
+    def _crop_fits_the_hyperprior(self) -> CodecPretrainConfig:
         if self.data.crop is not None and self.data.crop % 64:
             raise ValueError(f"data.crop={self.data.crop}: hyperprior codecs downsample by 64, "
                              "so training crops must be a multiple of 64")
@@ -114,9 +113,9 @@ class CodecPretrainJob(Job):
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
 
     def export(self, directory: str) -> None:
-        from safetensors.torch import save_file
-
         import copy
+
+        from safetensors.torch import save_file
 
         codec = copy.deepcopy(self.unwrapped()).cpu()
         codec.update(force=True)

@@ -32,8 +32,8 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
     from safetensors.torch import load
 
     from omnicodec.codec import load_codec
-    from omnicodec.codec.registry import CodecSpec, FrozenCodec, freeze, get_architecture
     from omnicodec.codec.fingerprint import codec_fingerprint
+    from omnicodec.codec.registry import CodecSpec, FrozenCodec, freeze, get_architecture
     from omnicodec.eval.human import evaluate_codec
     from omnicodec.jobs.codec_job import WEIGHTS_FILE
     from omnicodec.zoo import artifact_name, round_parameters_to_fp16, save_artifact

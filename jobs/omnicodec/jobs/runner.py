@@ -45,7 +45,7 @@ JOBS = {
 STATE_FILE = "trainer_state.pt"
 
 
-def job_class(kind: str) -> type["Job"]:
+def job_class(kind: str) -> type[Job]:
     module, _, name = JOBS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
 

@@ -34,7 +34,7 @@ class SearchDim(Config):
     randint: tuple[int, int] | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "SearchDim":
+    def _one(self) -> SearchDim:
         if sum(v is not None for v in (self.grid, self.choice, self.uniform, self.loguniform, self.randint)) != 1:
             raise ValueError("give exactly one of grid, choice, uniform, loguniform, randint")
         return self
@@ -75,7 +75,7 @@ class SweepConfig(Config):
         return apply_overrides(base, self.train_set)
 
     @classmethod
-    def from_cli(cls, path: str, sets: list[str]) -> "SweepConfig":
+    def from_cli(cls, path: str, sets: list[str]) -> SweepConfig:
         """``--set train.KEY=VALUE`` overrides the training config (even a referenced YAML);
         any other ``--set`` overrides the sweep config."""
         cfg = cls.from_yaml(path, [s for s in sets if not s.startswith("train.")])

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
@@ -19,6 +19,7 @@ from omnicodec.data.shards import read_card
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 from omnicodec.tasks.networks import build_task_net
+from omnicodec.tasks.registry import trainable_tasks
 
 WEIGHTS_FILE = "task.safetensors"
 
@@ -27,8 +28,15 @@ class TaskPretrainConfig(Config):
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="task", checkpoint_every=200))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=1e-4))
     data: LoaderConfig
-    task: Literal["cls", "seg", "det"]
+    task: str = Field(description="a bundled task trained here (omnicodec.tasks.registry.trainable_tasks())")
     num_classes: int | None = Field(None, ge=1, description="default: from the shards' dataset.json")
+
+    @field_validator("task")
+    @classmethod
+    def _trainable(cls, v: str) -> str:
+        if v not in trainable_tasks():
+            raise ValueError(f"'{v}' is not a task trained here (choose from {', '.join(trainable_tasks())})")
+        return v
 
     def classes(self) -> int:
         if self.num_classes is not None:

@@ -124,7 +124,7 @@ class CodecSpec(Config):
         return v
 
     @classmethod
-    def parse(cls, ref: str, checkpoint: str | None = None) -> "CodecSpec":
+    def parse(cls, ref: str, checkpoint: str | None = None) -> CodecSpec:
         """``ARCH[:QUALITY]`` as typed on the command line."""
         arch, _, q = ref.partition(":")
         try:

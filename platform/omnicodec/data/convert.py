@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from omnicodec.data.samples import encode_png
 from omnicodec import storage
+from omnicodec.data.samples import encode_png
 from omnicodec.data.shards import ShardSink, SplitSink, write_card
 from omnicodec.errors import DataError
 

@@ -106,7 +106,7 @@ def build_kodaklike(out: str, source: str | None = None) -> dict[str, Any]:
             img = img.resize((max(size[0], round(img.size[0] * scale)), max(size[1], round(img.size[1] * scale))), Image.LANCZOS)
             w, h = img.size
             xs = np.linspace(0, w - size[0], per_photo).round().astype(int) if per_photo > 1 else [(w - size[0]) // 2]
-            for j, left in enumerate(xs):
+            for left in xs:
                 if len(names) == 24:
                     break
                 top = (h - size[1]) // 2

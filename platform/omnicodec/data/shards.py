@@ -230,7 +230,7 @@ class ShardSink:
             self._stream.close()
             self._writer = None
 
-    def __enter__(self) -> "ShardSink":
+    def __enter__(self) -> ShardSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -268,7 +268,7 @@ class SplitSink:
         for sink in self.sinks.values():
             sink.close()
 
-    def __enter__(self) -> "SplitSink":
+    def __enter__(self) -> SplitSink:
         return self
 
     def __exit__(self, *exc: object) -> None:

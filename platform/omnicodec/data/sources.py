@@ -157,7 +157,7 @@ def classes(source: str) -> list[str]:
 def cutouts(source: str, split: str) -> list[CutOut]:
     if source == "debian":
         out = []
-        for label, (name, folders) in enumerate(STAMP_CLASSES.items()):
+        for label, folders in enumerate(STAMP_CLASSES.values()):
             files = sorted({f for d in folders for f in glob.glob(f"{STAMPS}/{d}/**/*.png", recursive=True)})
             for f in files:
                 rel = os.path.relpath(f, STAMPS)

@@ -35,10 +35,10 @@ def reference_predictions(samples: list[Sample], tasks: list[str]) -> tuple[dict
     for t in tasks:
         scorer = TaskScorer(t)
         refs[t] = []
-        for s in samples:
+        for s in samples:  # each task network runs once per clean image
             pred = scorer.predict(s.image[None])
-            refs[t].append(pred if scorer.info.kind != "det" else None)
-            scorer.update(s.image[None], s, refs[t][-1])
+            refs[t].append(pred)
+            scorer.update(s.image[None], s, refs[t][-1], pred=pred)
         clean[t] = scorer.result()
     return refs, clean
 
@@ -84,7 +84,7 @@ def score_system(system: System, samples: list[Sample], tasks: list[str], refs: 
         if p:
             draws["psnr"] = np.asarray(p)[idx].mean(1)
         for t in tasks:
-            rows = idx[:det_resamples] if scorers[t].info.kind == "det" else idx
+            rows = idx[:det_resamples] if scorers[t].kind.bootstrap_cost > 1 else idx
             draws[t] = scorers[t].bootstrap(scorers[t].primary, rows)
         point["ci"] = {k: _interval(v) for k, v in draws.items()}
         point["_draws"] = draws

@@ -185,7 +185,7 @@ def markdown(summary: dict[str, Any], title: str) -> str:
               "frontier points, so no rate can be compared at equal quality.", "",
               "## Points", "", "| system | bpp | PSNR (dB) | MS-SSIM | encode s/img | decode s/img |",
               "|---|---|---|---|---|---|"]
-    for fam, points in summary["curves"].items():
+    for points in summary["curves"].values():
         for p in sorted(points, key=lambda p: p["bpp"]):
             lines.append(f"| {p['system']} | {_ci(p['bpp_ci'], digits=3)} | {_ci(p['psnr_ci'])} | {p['ms_ssim']:.4f} | "
                          f"{p['encode_s']:.3f} | {p['decode_s']:.3f} |")

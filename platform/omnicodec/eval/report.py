@@ -11,8 +11,6 @@ from typing import Any
 
 from omnicodec import storage
 
-METRIC_NAMES = {"top1": "top-1", "miou": "mIoU", "map": "mAP@[.5:.95]", "agreement": "agreement"}
-
 
 def _f(v: Any, nd: int = 4) -> str:
     if v is None:
@@ -25,7 +23,8 @@ def _f(v: Any, nd: int = 4) -> str:
 def _primary_name(report: dict[str, Any], task: str) -> str:
     from omnicodec.tasks.registry import get_task
 
-    return METRIC_NAMES.get(get_task(task).metric, get_task(task).metric)
+    info = get_task(task)
+    return info.task_kind.metric_labels.get(info.metric, info.metric)
 
 
 def _pm(value: Any, ci: list[float] | None, nd: int = 3) -> str:

@@ -12,7 +12,6 @@ Each ``run`` yields, per image, the bytes sent and the image each task sees.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch

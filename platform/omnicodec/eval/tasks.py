@@ -1,4 +1,7 @@
-"""Scoring a frozen task network on (possibly decoded) images, one image at a time."""
+"""Scoring a frozen task network on (possibly decoded) images, one image at a time.
+
+Everything kind-specific (which metric, labels or label-free, how a prediction is scored)
+comes from the task's kind (``omnicodec.tasks.kinds``)."""
 
 from __future__ import annotations
 
@@ -8,46 +11,27 @@ import numpy as np
 import torch
 
 from omnicodec.data.samples import Sample
-from omnicodec.tasks.metrics import MeanAP, MeanIoU, TopK
 from omnicodec.tasks.networks import TaskNet
 from omnicodec.tasks.registry import TaskInfo, get_task, load_task_net
-
-PRIMARY = {"top1": "top1", "miou": "miou", "map": "map", "agreement": "agreement"}
 
 
 class TaskScorer:
     """Accumulates task ``name``'s metric over images; ``reference`` predictions (the same
-    network on the original image) give label-free agreement scores."""
+    network on the original image) give label-free scores."""
 
     def __init__(self, name: str, net: TaskNet | None = None, num_classes: int | None = None):
         self.info: TaskInfo = get_task(name)
+        self.kind = self.info.task_kind
         self.net = net if net is not None else load_task_net(name)
-        if self.info.kind == "seg":
-            self.metric: Any = MeanIoU((num_classes or self._classes()) + 1)
-        elif self.info.kind == "det":
-            self.metric = MeanAP(num_classes or self._classes())
-        else:
-            self.metric = TopK()
-
-    def _classes(self) -> int:
-        from omnicodec import zoo
-
-        return int(zoo.card(self.info.bundled)["num_classes"])
+        self.metric = self.kind.make_metric(num_classes or self.info.resolved_classes()[0], self.info.labelled)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> Any:
         return self.net.predict(x)
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor, sample: Sample, reference: Any = None) -> None:
-        pred = self.net.predict(x)
-        if self.info.kind == "seg":
-            self.metric.update(pred[0], sample.seg, None if reference is None else reference[0])
-        elif self.info.kind == "det":
-            self.metric.update(pred, [sample.boxes], [sample.labels], tuple(x.shape[-2:]))
-        else:
-            label = torch.tensor([sample.cls]) if sample.cls is not None and self.info.metric == "top1" else None
-            self.metric.update(pred, label, reference)
+    def update(self, x: torch.Tensor, sample: Sample, reference: Any = None, pred: Any = None) -> None:
+        self.metric.update(self.net.predict(x) if pred is None else pred, sample, reference)
 
     def result(self) -> dict[str, float]:
         return self.metric.result()
@@ -58,7 +42,7 @@ class TaskScorer:
 
     @property
     def primary(self) -> str:
-        return PRIMARY[self.info.metric]
+        return self.info.metric
 
 
 def score_clean(name: str, samples: list[Sample], net: TaskNet | None = None,

@@ -81,7 +81,7 @@ class SceneClassifier(TaskNet):
             p.requires_grad_(False)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
 
-    def train(self, mode: bool = True) -> "SceneClassifier":
+    def train(self, mode: bool = True) -> SceneClassifier:
         super().train(mode)
         self.backbone.eval()  # frozen BatchNorm statistics, always
         return self
@@ -126,7 +126,7 @@ class Lite0Body(nn.Module):
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = net._blocks
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         out, h = OrderedDict(), self.stem((x * 255 - 127) / 128)
         for i, block in enumerate(self.blocks):
             h = block(h, drop_connect_rate=0.0)
@@ -158,7 +158,7 @@ class _BackboneNet(TaskNet):
 
     frozen_backbone = False
 
-    def train(self, mode: bool = True) -> "_BackboneNet":
+    def train(self, mode: bool = True) -> _BackboneNet:
         super().train(mode)
         if self.frozen_backbone:
             self.body.eval()
@@ -216,7 +216,7 @@ class _FPNBackbone(nn.Module):
         self.fpn = FeaturePyramidNetwork(channels, out_channels, extra_blocks=LastLevelP6P7(out_channels, out_channels))
         self.out_channels = out_channels
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         return self.fpn(self.body(x))
 
 
@@ -299,11 +299,30 @@ class ImageNetClassifier(TaskNet):
         return self(x).softmax(-1)
 
 
-ARCHS = {"cls": SceneClassifier, "seg": SceneSegmenter, "det": SceneDetector}
+class SaliencyNet(SceneSegmenter):
+    """LR-ASPP with one output channel: foreground logits (the ``sal`` kind)."""
+
+    kind = "sal"
+
+    def __init__(self, num_classes: int = 0, backbone: str = "lite0"):
+        super().__init__(0, backbone)
+
+    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
+        return F.binary_cross_entropy_with_logits(self(x)[:, 0], (batch["seg"] > 0).float().to(x.device))
+
+    def predict(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self(x)[:, 0])
 
 
 def build_task_net(kind: str, num_classes: int, **kwargs: Any) -> TaskNet:
-    return ARCHS[kind](num_classes, **kwargs)
+    """The kind's own trainable architecture (``omnicodec pretrain task --task KIND``)."""
+    from omnicodec.errors import ConfigError
+    from omnicodec.tasks.kinds import get_kind
+
+    net = get_kind(kind).build(num_classes, **kwargs)
+    if net is None:
+        raise ConfigError(f"task kind '{kind}' has no built-in network; bring your own (task network: ...)")
+    return net
 
 
 def distill_loss(student: list[Tensor], teacher: list[Tensor]) -> Tensor:

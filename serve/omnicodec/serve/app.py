@@ -31,6 +31,21 @@ MAX_VERSIONS_PER_REPLICA = 3  # adaptor versions a task replica keeps loaded (LR
 BINARY_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
     "schema": {"type": "string", "format": "binary"}}}}}
 
+
+
+def _analyze_openapi() -> dict:
+    """/v1/analyze's OpenAPI: the request is raw bytes; each task's answer follows its kind's
+    schema (``TaskKind.response_schema``), so a new kind documents itself."""
+    from omnicodec.tasks.kinds import KINDS
+
+    per_kind = [{"title": f"kind {name}", **kind.response_schema} for name, kind in sorted(KINDS.items())]
+    answer = {"type": "object", "properties": {
+        "stream": {"type": "object"}, "latent_decodes": {"type": "integer"},
+        "tasks": {"type": "object", "additionalProperties": {"anyOf": per_kind}}}}
+    return {**BINARY_BODY, "responses": {"200": {"description": "one answer per requested task",
+                                                 "content": {"application/json": {"schema": answer}}}}}
+
+
 api = FastAPI(title="omnicodec", version=__version__, docs_url=None,
               description="One bitstream, many machines: decode the latent once, fan out to task deployments.")
 
@@ -138,7 +153,7 @@ class Router:
             stats["status_500"] += 1
             return JSONResponse(ApiError(500, "internal", f"{type(e).__name__}: {e}").body(), status_code=500)
 
-    @api.post("/v1/analyze", openapi_extra=BINARY_BODY,
+    @api.post("/v1/analyze", openapi_extra=_analyze_openapi(),
               summary="Analyze one bitstream: decode the latent once, run each requested task")
     async def analyze(self, request: Request, tasks: str = Query("cls", description="e.g. cls,seg@v2,det"),
                       seg_format: str = Query("png", description="png (base64) or rle")) -> Response:

@@ -35,7 +35,7 @@ class TaskServeSpec(Config):
     autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
 
     @model_validator(mode="after")
-    def _default(self) -> "TaskServeSpec":
+    def _default(self) -> TaskServeSpec:
         if not self.versions:
             raise ValueError("versions: at least one version is needed")
         if self.default is None:
@@ -70,7 +70,7 @@ class ServeConfig(Config):
     router: RouterSpec = Field(default_factory=RouterSpec)
 
     @model_validator(mode="after")
-    def _some_task(self) -> "ServeConfig":
+    def _some_task(self) -> ServeConfig:
         if not self.tasks:
             raise ValueError("tasks: serve at least one task")
         return self

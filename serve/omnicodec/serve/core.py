@@ -11,13 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 from collections import Counter
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from omnicodec.adaptors.checkpoint import read_config
 from omnicodec.bitstream import Bitstream
@@ -26,7 +24,8 @@ from omnicodec.errors import BitstreamError, DataError, StreamMismatch
 from omnicodec.images import decode_image_bytes, to_tensor
 from omnicodec.model import OmniCodec
 from omnicodec.serve.config import ServeConfig
-from omnicodec.tasks.registry import get_task, load_task_net
+from omnicodec.tasks.registry import get_task, load_task_net, register_from_metadata
+from omnicodec.tasks.rle import rle_decode, rle_encode  # noqa: F401 - re-exported for clients
 
 
 class ApiError(Exception):
@@ -55,13 +54,13 @@ class TaskWorker:
     """One (task, version): the version's T-Adaptors in g_s, then the frozen task network."""
 
     def __init__(self, task: str, checkpoint: str, top_k: int = 5):
+        self.model = OmniCodec.from_checkpoint(checkpoint)  # registers the user tasks it records
         self.task, self.info = task, get_task(task)
-        self.model = OmniCodec.from_checkpoint(checkpoint)
         if task not in self.model.tasks:
             raise ValueError(f"{checkpoint} has no T-Adaptors for task '{task}' (has {self.model.tasks})")
         self.net = load_task_net(task)
         self.top_k = top_k
-        self.classes = _class_names(task)
+        self.classes = self.info.resolved_classes()[1]
 
     @torch.no_grad()
     def run_batch(self, items: list[tuple[torch.Tensor, dict[str, Any]]], seg_format: str = "png") -> list[dict[str, Any]]:
@@ -79,56 +78,9 @@ class TaskWorker:
         return results  # type: ignore[return-value]
 
     def predict(self, x: torch.Tensor, seg_format: str = "png") -> dict[str, Any]:
-        out = self.net.predict(x)
-        kind = self.info.kind
-        if kind == "cls":
-            probs = out[0]
-            top = torch.topk(probs, min(self.top_k, probs.numel()))
-            return {"top_k": [{"index": int(i), "class": self._name(int(i)), "score": float(s)}
-                              for s, i in zip(top.values, top.indices)]}
-        if kind == "det":
-            d = out[0]
-            return {"boxes": [[round(float(v), 2) for v in b] for b in d["boxes"]],
-                    "labels": [int(v) for v in d["labels"]], "classes": [self._name(int(v)) for v in d["labels"]],
-                    "scores": [round(float(v), 4) for v in d["scores"]]}
-        mask = out[0].to(torch.uint8).cpu().numpy()
-        body: dict[str, Any] = {"height": int(mask.shape[0]), "width": int(mask.shape[1]),
-                                "classes": ["background", *(self.classes or [])]}
-        if seg_format == "rle":
-            body.update(format="rle", counts=rle_encode(mask))
-        else:
-            buf = io.BytesIO()
-            Image.fromarray(mask).save(buf, format="PNG")
-            body.update(format="png", png_base64=base64.b64encode(buf.getvalue()).decode())
-        return body
-
-    def _name(self, i: int) -> str | None:
-        return self.classes[i] if self.classes and i < len(self.classes) else None
-
-
-def _class_names(task: str) -> list[str] | None:
-    from omnicodec import zoo
-
-    info = get_task(task)
-    if info.name == "imagenet":
-        return zoo.imagenet_classes()
-    if info.bundled is None:
-        return None
-    return zoo.card(info.bundled).get("classes")
-
-
-def rle_encode(mask: np.ndarray) -> list[int]:
-    """Row-major runs as [value, length, value, length, ...]."""
-    flat = mask.reshape(-1)
-    change = np.flatnonzero(np.diff(flat)) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [flat.size]]))
-    return [int(v) for pair in zip(flat[starts], lengths) for v in pair]
-
-
-def rle_decode(counts: list[int], height: int, width: int) -> np.ndarray:
-    values, lengths = counts[0::2], counts[1::2]
-    return np.repeat(np.array(values, np.uint8), lengths).reshape(height, width)
+        """The task kind renders the prediction (``TaskKind.response``)."""
+        return self.info.task_kind.response(self.net.predict(x), self.classes,
+                                            {"top_k": self.top_k, "seg_format": seg_format})
 
 
 # -------------------------------------------------------------------- router
@@ -144,10 +96,11 @@ class RouterCore:
         self.versions: dict[str, dict[str, str]] = {}  # task -> version -> S fingerprint (short hex)
         codec_fps = set()
         for task, spec in config.tasks.items():
-            get_task(task)
             self.versions[task] = {}
             for version, ckpt in spec.versions.items():
                 meta = read_config(ckpt)
+                register_from_metadata(meta.get("metadata") or {})
+                get_task(task)
                 if task not in meta["tasks"]:
                     raise ValueError(f"{task}@{version}: {ckpt} has no T-Adaptors for '{task}'")
                 codec_fps.add(meta["codec"]["fingerprint"])

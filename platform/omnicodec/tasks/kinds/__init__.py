@@ -1,0 +1,14 @@
+"""The task-kind registry. A new kind is one file in this folder plus ONE line below."""
+
+# the registry: one import per kind (each file registers itself with @register_kind)
+from omnicodec.tasks.kinds import (
+    classification,  # noqa: E402,F401
+    detection,  # noqa: E402,F401
+    edges,  # noqa: E402,F401
+    normals,  # noqa: E402,F401
+    saliency,  # noqa: E402,F401
+    segmentation,  # noqa: E402,F401
+)
+from omnicodec.tasks.kinds.base import KINDS, TaskKind, TaskMetric, get_kind, register_kind
+
+__all__ = ["KINDS", "TaskKind", "TaskMetric", "get_kind", "register_kind"]

@@ -1,0 +1,69 @@
+"""Object detection: COCO mAP@[.5:.95] against label boxes, or against the network's own
+confident detections on the original image (label-free)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from omnicodec.errors import ConfigError
+from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, class_name, register_kind
+from omnicodec.tasks.metrics import MeanAP
+
+PSEUDO_LABEL_SCORE = 0.5  # label-free mAP: clean detections at least this confident are the ground truth
+
+
+class _MAP(TaskMetric):
+    def __init__(self, num_classes: int, labelled: bool):
+        self.labelled, self.m = labelled, MeanAP(num_classes)
+
+    def update(self, pred: list[dict[str, Tensor]], sample: Any, reference: Any = None) -> None:
+        size = tuple(sample.image.shape[-2:])
+        if self.labelled:
+            self.m.update(pred, [sample.boxes], [sample.labels], size)
+        elif reference is not None:
+            keep = reference[0]["scores"] >= PSEUDO_LABEL_SCORE
+            self.m.update(pred, [reference[0]["boxes"][keep]], [reference[0]["labels"][keep]], size)
+
+    def result(self) -> dict[str, float]:
+        return self.m.result()
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        return self.m.bootstrap(key, idx)
+
+
+@register_kind("det")
+class Detection(TaskKind):
+    metric = "map"
+    label_free_metric = "map"  # against the clean detections
+    needs = ("json",)
+    bootstrap_cost = 5  # pycocotools re-accumulates per resample
+    description = "object detection (COCO mAP; label-free: mAP against the clean image's confident detections)"
+    metric_labels = {"map": "mAP@[.5:.95]"}
+
+    def build(self, num_classes: int, **kwargs: Any):
+        from omnicodec.tasks.networks import SceneDetector
+
+        return SceneDetector(num_classes, **kwargs)
+
+    def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
+        if num_classes is None:
+            raise ConfigError("a detection task needs num_classes")
+        return _MAP(num_classes, labelled)
+
+    def response(self, pred: list[dict[str, Tensor]], classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
+        d = pred[0]
+        labels = [int(v) for v in d["labels"]]
+        return {"boxes": [[round(float(v), 2) for v in b] for b in d["boxes"]], "labels": labels,
+                "classes": [class_name(classes, v) for v in labels],
+                "scores": [round(float(v), 4) for v in torch.as_tensor(d["scores"])]}
+
+    response_schema = {"type": "object", "required": ["boxes", "labels", "scores"], "properties": {
+        "boxes": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                  "description": "x0, y0, x1, y1 in pixels of the decoded image"},
+        "labels": {"type": "array", "items": {"type": "integer"}},
+        "classes": {"type": "array", "items": {"type": ["string", "null"]}},
+        "scores": {"type": "array", "items": {"type": "number"}}}}

@@ -1,0 +1,89 @@
+"""Salient-object segmentation (PASCAL-Context's "saliency" task): a foreground probability
+map, scored by max F-measure (beta^2 = 0.3, the saliency literature's convention) over 255
+thresholds, and MAE. Scene shards carry no saliency member: the target is the union of the
+object masks (``seg.png`` > 0), so every scene set serves this kind as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA, mask_response
+
+BETA2 = 0.3
+THRESHOLDS = np.linspace(0, 1, 257)[1:-1]  # 255 cuts strictly inside (0, 1)
+
+
+def f_curve(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """F_beta at every threshold for one image (prob in [0, 1], target boolean)."""
+    hist_fg = np.histogram(prob[target], bins=np.r_[0, THRESHOLDS, 1.0 + 1e-6])[0]
+    hist_all = np.histogram(prob, bins=np.r_[0, THRESHOLDS, 1.0 + 1e-6])[0]
+    tp = np.cumsum(hist_fg[::-1])[::-1][1:]  # pixels >= each threshold
+    predicted = np.cumsum(hist_all[::-1])[::-1][1:]
+    precision = tp / np.maximum(predicted, 1)
+    recall = tp / max(int(target.sum()), 1)
+    f = (1 + BETA2) * precision * recall / np.maximum(BETA2 * precision + recall, 1e-12)
+    f[(predicted == 0) & (target.sum() == 0)] = 1.0  # nothing salient, nothing predicted: a match
+    return f
+
+
+class _MaxF(TaskMetric):
+    def __init__(self, labelled: bool):
+        self.labelled = labelled
+        self.curves: list[np.ndarray] = []
+        self.mae: list[float] = []
+
+    def update(self, pred: Tensor, sample: Any, reference: Any = None) -> None:
+        prob = pred[0].float().cpu().numpy()
+        if self.labelled:
+            target = (sample.seg > 0).cpu().numpy() if sample.seg is not None else np.zeros_like(prob, bool)
+        else:
+            target = reference[0].float().cpu().numpy() >= 0.5
+        self.curves.append(f_curve(prob, target))
+        self.mae.append(float(np.abs(prob - target).mean()))
+
+    def result(self) -> dict[str, float]:
+        if not self.curves:
+            return {"maxf": 0.0, "mae": 0.0}
+        return {"maxf": float(np.mean(self.curves, 0).max()), "mae": float(np.mean(self.mae))}
+
+    def bootstrap(self, key: str, idx: np.ndarray) -> np.ndarray:
+        if key == "mae":
+            return np.asarray(self.mae)[idx].mean(1)
+        curves = np.stack(self.curves)
+        return np.array([curves[row].mean(0).max() for row in idx])
+
+
+@register_kind("sal")
+class Saliency(TaskKind):
+    metric = "maxf"
+    label_free_metric = "maxf"  # against the clean map thresholded at 0.5
+    needs = ("seg.png",)
+    description = "salient-object segmentation (max F-measure, beta^2=0.3; target: union of the object masks)"
+    metric_labels = {"maxf": "max F"}
+
+    def build(self, num_classes: int = 0, **kwargs: Any):
+        from omnicodec.tasks.networks import SaliencyNet
+
+        return SaliencyNet(**kwargs)
+
+    def predict_output(self, output: Tensor) -> Tensor:
+        return torch.sigmoid(output[:, 0] if output.dim() == 4 else output)
+
+    def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
+        logits = output[:, 0] if output.dim() == 4 else output
+        return F.binary_cross_entropy_with_logits(logits, (batch["seg"] > 0).float().to(logits.device))
+
+    def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
+        return _MaxF(labelled)
+
+    def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
+        """The probability map quantised to 0..255 (PNG or RLE)."""
+        return mask_response((pred[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), None, options)
+
+    response_schema = MASK_SCHEMA
