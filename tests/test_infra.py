@@ -123,3 +123,56 @@ def test_the_image_builds_cpu_and_gpu_variants_and_installs_cloud_storage():
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
         extras = tomllib.load(f)["project"]["optional-dependencies"]
     assert any(d.startswith("s3fs") for d in extras["s3"]) and any(d.startswith("gcsfs") for d in extras["gcs"])
+
+
+# ------------------------------------------------------- KubeRay CRD schemas (v1.7.0)
+def _crd_schema(kind: str) -> dict:
+    import gzip
+    import json
+
+    with gzip.open(os.path.join(REPO, "infra", "k8s", "crds", f"ray.io_v1_{kind}.schema.json.gz")) as f:
+        return json.load(f)
+
+
+def unknown_fields(doc, schema: dict, path: str = "") -> list[str]:
+    """Fields the API server would prune: keys absent from a structural schema's properties
+    (unless it preserves unknown fields or declares additionalProperties)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(doc, dict):
+        props, extra = schema.get("properties"), schema.get("additionalProperties")
+        out = []
+        for k, v in doc.items():
+            if props is not None and k in props:
+                out += unknown_fields(v, props[k], f"{path}.{k}")
+            elif isinstance(extra, dict):
+                out += unknown_fields(v, extra, f"{path}.{k}")
+            elif props is not None and path != "" and not (path == ".metadata" or path.endswith(".metadata")):
+                out.append(f"{path}.{k}")
+        return out
+    if isinstance(doc, list) and isinstance(schema.get("items"), dict):
+        return [e for i, item in enumerate(doc) for e in unknown_fields(item, schema["items"], f"{path}[{i}]")]
+    return []
+
+
+def check_manifest(doc: dict) -> list[str]:
+    import jsonschema
+
+    schema = _crd_schema(doc["kind"])
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+    return errors + [f"{f}: unknown field (KubeRay v1.7 would prune it)" for f in unknown_fields(doc, schema)]
+
+
+def test_every_manifest_passes_kuberays_own_crd_schema():
+    for name in ("raycluster.yaml", "rayjob-train.yaml", "rayservice.yaml"):
+        assert check_manifest(_load(name)) == [], name
+
+
+def test_the_crd_check_catches_a_typo_and_a_wrong_type():
+    doc = _load("raycluster.yaml")
+    doc["spec"]["workerGroupSpecs"][0]["replica"] = 2  # typo for `replicas`
+    doc["spec"]["workerGroupSpecs"][0]["minReplicas"] = "two"
+    problems = check_manifest(doc)
+    assert any("workerGroupSpecs[0].replica: unknown field" in p for p in problems), problems
+    assert any("minReplicas" in p and "integer" in p for p in problems), problems
