@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--codec", default=None, help="ARCH[:QUALITY] (default: the adaptors' codec or mbt2018-mean-small:3)")
     s.add_argument("--codec-checkpoint", help="CompressAI checkpoint path or URL")
     s.add_argument("--adaptors", help="adaptor checkpoint folder")
+    s.add_argument("--device", default="cpu", help="where g_a/g_s and the adaptors run (cpu, cuda, cuda:1); "
+                   "entropy coding always runs on the CPU, so streams decode identically everywhere")
     s = cmd("decode", "a bitstream -> the reconstruction for one task, or for humans",
             "example: omnicodec decode a.omc --task seg -o a.seg.png\n"
             "         omnicodec decode a.omc --human -o a.png --codec mbt2018-mean:3 --codec-checkpoint ckpt.pth.tar",
@@ -203,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--codec", default=None)
     s.add_argument("--codec-checkpoint")
     s.add_argument("--adaptors")
+    s.add_argument("--device", default="cpu", help="where g_s and the T-Adaptors run (entropy decoding: the CPU)")
     s = cmd("info", "print a bitstream's header as JSON", "example: omnicodec info a.omc", _info)
     s.add_argument("file")
     s = cmd("zoo", "list the bundled codecs and task networks with their measured quality",

@@ -28,8 +28,17 @@ def build_model(codec_ref: str | None, codec_checkpoint: str | None, adaptors: s
     return OmniCodec(codec or load_codec(DEFAULT_CODEC), with_adaptors=False)
 
 
+def _placed(model: OmniCodec, device: str) -> OmniCodec:
+    """Transforms on ``device`` (e.g. cuda), entropy coding on the CPU: the same streams."""
+    import torch
+
+    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+        raise OmnicodecError(f"--device {device}: no CUDA device is visible on this machine")
+    return model.place(device)
+
+
 def encode_command(a: argparse.Namespace) -> None:
-    model = build_model(a.codec, a.codec_checkpoint, a.adaptors)
+    model = _placed(build_model(a.codec, a.codec_checkpoint, a.adaptors), a.device)
     many = len(a.images) > 1 or a.out.endswith(("/", os.sep)) or (not storage.is_url(a.out) and os.path.isdir(a.out))
     for path in a.images:
         x = load_image(path)
@@ -47,7 +56,7 @@ def decode_command(a: argparse.Namespace) -> None:
         raise OmnicodecError(f"--task {a.task} needs --adaptors CKPT (the T-Adaptors for that task)")
     model = build_model(a.codec, a.codec_checkpoint, a.adaptors) if (a.codec or a.codec_checkpoint or a.adaptors) \
         else _model_for_header(header)
-    out = model.decode(data, tasks=[a.task] if a.task else [], human=a.human)
+    out = _placed(model, a.device).decode(data, tasks=[a.task] if a.task else [], human=a.human)
     save_image(out[HUMAN if a.human else a.task], a.out)
     print(f"{a.file} -> {a.out} ({header.width}x{header.height}, {'human' if a.human else a.task})")
 

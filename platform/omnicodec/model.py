@@ -49,10 +49,29 @@ class OmniCodec(nn.Module):
         self.codec.model._apply(fn)
         return super()._apply(fn, recurse)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the transforms (g_a, g_s, adaptors) run."""
+        return next(self.codec.model.g_a.parameters()).device
+
+    def place(self, device: str | torch.device) -> OmniCodec:
+        """Coding placement: g_a, g_s and the adaptors on ``device`` (a GPU), the entropy models
+        (hyperprior, entropy bottleneck, Gaussian conditional) on the CPU in fp32, so the
+        entropy parameters are computed identically on every machine. Training uses ``.to()``."""
+        self.to("cpu")
+        device = torch.device(device)
+        self.codec.model.g_a.to(device)
+        self.codec.model.g_s.to(device)
+        if self.adaptors is not None:
+            self.adaptors.to(device)
+        return self
+
     def _require_cpu(self) -> None:
-        if next(self.codec.model.parameters()).device.type != "cpu":
+        entropy = [p for n, p in self.codec.model.named_parameters() if not n.startswith(("g_a.", "g_s."))]
+        if any(p.device.type != "cpu" for p in entropy):
             raise OmnicodecError("entropy coding runs on the CPU (encoder and decoder must compute identical "
-                                 "entropy parameters); call model.cpu() before encode/decode")
+                                 "entropy parameters); use model.place(device) to run only the transforms on "
+                                 "a GPU, or model.cpu()")
 
     # ----------------------------------------------------------------- identity
     @property
@@ -124,12 +143,27 @@ class OmniCodec(nn.Module):
             x = x.unsqueeze(0)
         if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise OmnicodecError(f"encode takes one RGB image (1x3xHxW), got shape {tuple(x.shape)}")
+        return self.encode_batch([x[0]])[0]
+
+    @torch.no_grad()
+    def encode_batch(self, images: Sequence[Tensor]) -> list[Bitstream]:
+        """Many images (3xHxW each, [0, 1]) -> one bitstream each. Images of equal size share
+        one g_a pass on the model's device; entropy coding runs on the CPU."""
         self._require_cpu()
-        h, w = x.shape[-2:]
-        padded, (pb, pr) = pad_to_grid(x.float().cpu())
-        y = self.analysis(padded)
-        strings, z_shape = self.codec.latent.compress(y)
-        return Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr, z_shape, strings)
+        out: list[Bitstream | None] = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, x in enumerate(images):
+            if x.dim() != 3 or x.shape[0] != 3:
+                raise OmnicodecError(f"encode takes RGB images (3xHxW), image {i} has shape {tuple(x.shape)}")
+            groups.setdefault(tuple(x.shape[-2:]), []).append(i)
+        for (h, w), idx in groups.items():
+            padded, (pb, pr) = pad_to_grid(torch.stack([images[i] for i in idx]).float())
+            y = self.analysis(padded.to(self.device))
+            strings, z_shape = self.codec.latent.compress_batch(y)
+            for i, s in zip(idx, strings):
+                out[i] = Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr,
+                                   z_shape, s)
+        return out  # type: ignore[return-value]
 
     @torch.no_grad()
     def decode_latent(self, stream: Bitstream | bytes) -> tuple[Bitstream, Tensor]:
@@ -155,6 +189,29 @@ class OmniCodec(nn.Module):
             self.check_stream_adaptor(stream)
         return self.reconstruct(stream, y_hat, tasks, human)
 
+    @torch.no_grad()
+    def decode_batch(self, streams: Sequence[Bitstream | bytes], tasks: Sequence[str] = (),
+                     human: bool = False) -> list[dict[str, Tensor]]:
+        """Many bitstreams: each entropy-decoded once on the CPU, then latents of equal shape
+        share one g_s pass per task on the model's device."""
+        decoded = [self.decode_latent(s) for s in streams]
+        if tasks:
+            for stream, _ in decoded:
+                self.check_stream_adaptor(stream)
+        out: list[dict[str, Tensor]] = [{} for _ in decoded]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (_, y_hat) in enumerate(decoded):
+            groups.setdefault(tuple(y_hat.shape), []).append(i)
+        names = [*tasks, *([HUMAN] if human else [])]
+        for idx in groups.values():
+            y = torch.cat([decoded[i][1] for i in idx]).to(self.device)
+            for name in names:
+                x_hat = self.synthesis(y, None if name == HUMAN else name).clamp_(0, 1)
+                for j, i in enumerate(idx):
+                    stream = decoded[i][0]
+                    out[i][name] = torch.nan_to_num(x_hat[j : j + 1, :, : stream.height, : stream.width])
+        return out
+
     def check_stream_adaptor(self, stream: Bitstream) -> None:
         if stream.adaptor_fp != self._s_fp_short():
             got = stream.adaptor_fp.hex() if stream.has_adaptor else "none"
@@ -168,6 +225,7 @@ class OmniCodec(nn.Module):
         """``x_hat`` per task from an already decoded latent, cropped to the original size."""
         names = [*tasks, *([HUMAN] if human else [])]
         out = {}
+        y_hat = y_hat.to(self.device)
         for name in names:
             x_hat = self.synthesis(y_hat, None if name == HUMAN else name).clamp_(0, 1)
             out[name] = torch.nan_to_num_(x_hat[..., : stream.height, : stream.width])

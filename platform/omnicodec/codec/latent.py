@@ -68,9 +68,17 @@ class LatentCodec:
     @torch.no_grad()
     def compress(self, y: Tensor) -> tuple[list[bytes], tuple[int, int]]:
         """``y`` (1 x M x h x w) -> ``[y_string, z_string]`` and the z shape."""
-        out = self._encoder_view.compress(y)
-        strings = [s[0] for s in out["strings"]]
-        return strings, tuple(int(v) for v in out["shape"])
+        (strings,), z_shape = self.compress_batch(y)
+        return strings, z_shape
+
+    @torch.no_grad()
+    def compress_batch(self, y: Tensor) -> tuple[list[list[bytes]], tuple[int, int]]:
+        """``y`` (B x M x h x w, equal sizes) -> per image ``[y_string, z_string]``, and the z shape.
+        Always on the CPU in fp32: the hyperprior's scales and means are then computed by the
+        same code on every machine, so any encoder's stream decodes identically everywhere."""
+        out = self._encoder_view.compress(y.detach().float().cpu())
+        per_image = [list(s) for s in zip(*out["strings"])]
+        return per_image, tuple(int(v) for v in out["shape"])
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], z_shape: tuple[int, int]) -> Tensor:

@@ -78,12 +78,13 @@ class TaskDeployment:
                  batch_wait_timeout_s: float):
         torch.set_num_threads(1)
         self.task, self.versions, self.default, self.top_k = task, versions, default, top_k
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"  # Ray exposes a GPU only if num_gpus > 0
         self.predict_batch.set_max_batch_size(max_batch_size)
         self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     @serve.multiplexed(max_num_models_per_replica=MAX_VERSIONS_PER_REPLICA)
     async def get_worker(self, version: str) -> TaskWorker:
-        return await asyncio.to_thread(TaskWorker, self.task, self.versions[version], self.top_k)
+        return await asyncio.to_thread(TaskWorker, self.task, self.versions[version], self.top_k, self.device)
 
     async def predict(self, y_hat: torch.Tensor, header: dict[str, Any], seg_format: str = "png") -> dict[str, Any]:
         version = serve.get_multiplexed_model_id() or self.default

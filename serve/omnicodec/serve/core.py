@@ -53,12 +53,13 @@ def check_token(expected: str | None, header: str | None) -> None:
 class TaskWorker:
     """One (task, version): the version's T-Adaptors in g_s, then the frozen task network."""
 
-    def __init__(self, task: str, checkpoint: str, top_k: int = 5):
-        self.model = OmniCodec.from_checkpoint(checkpoint)  # registers the user tasks it records
+    def __init__(self, task: str, checkpoint: str, top_k: int = 5, device: str = "cpu"):
+        # g_s, the T-Adaptors and the task network on ``device``; latents arrive entropy-decoded
+        self.model = OmniCodec.from_checkpoint(checkpoint).place(device)  # registers the user tasks it records
         self.task, self.info = task, get_task(task)
         if task not in self.model.tasks:
             raise ValueError(f"{checkpoint} has no T-Adaptors for task '{task}' (has {self.model.tasks})")
-        self.net = load_task_net(task)
+        self.net = load_task_net(task).to(device)
         self.top_k = top_k
         self.classes = self.info.resolved_classes()[1]
 
@@ -70,7 +71,7 @@ class TaskWorker:
         for i, (y_hat, _) in enumerate(items):
             groups.setdefault(tuple(y_hat.shape), []).append(i)
         for idx in groups.values():
-            y = torch.cat([items[i][0] for i in idx])
+            y = torch.cat([items[i][0] for i in idx]).to(self.model.device)
             x_hat = self.model.synthesis(y, self.task).clamp_(0, 1)
             for j, i in enumerate(idx):
                 h, w = items[i][1]["height"], items[i][1]["width"]
