@@ -9,8 +9,11 @@
   names the codec they belong to.
 """
 
+# the family registry: one import per adaptor family (each file registers itself)
+from omnicodec.adaptors import sfma, spectral  # noqa: F401
 from omnicodec.adaptors.checkpoint import AdaptorCheckpoint, load_adaptors, save_adaptors
 from omnicodec.adaptors.config import AdaptorConfig
+from omnicodec.adaptors.families import FAMILIES, build_adaptor, register_family
 from omnicodec.adaptors.sets import AdaptorSet, StageAdaptors, run_stages
 from omnicodec.adaptors.spectral import SpectralAdaptor
 
@@ -18,6 +21,9 @@ __all__ = [
     "AdaptorCheckpoint",
     "AdaptorConfig",
     "AdaptorSet",
+    "FAMILIES",
+    "build_adaptor",
+    "register_family",
     "SpectralAdaptor",
     "StageAdaptors",
     "load_adaptors",

@@ -15,6 +15,17 @@ class AdaptorConfig(Config):
     spectral: bool = Field(True, description="ablation: False drops the frequency branch")
     residual_scale: float = Field(1.0, description="s in F + s * adaptor(F)")
     shared_decoder: bool = Field(False, description="ablation: one adaptor on y_hat shared by all tasks")
+    family: str = Field("spectral", description="adaptor block family (omnicodec.adaptors.families): "
+                                                "spectral (learned mask), sfma (input-conditioned modulation)")
+
+    @field_validator("family")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from omnicodec.adaptors.families import FAMILIES
+
+        if FAMILIES and v not in FAMILIES:
+            raise ValueError(f"unknown adaptor family '{v}' (known: {', '.join(sorted(FAMILIES))})")
+        return v
 
     @field_validator("kernel_size")
     @classmethod

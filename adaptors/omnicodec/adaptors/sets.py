@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
-from omnicodec.adaptors.spectral import SpectralAdaptor
+from omnicodec.adaptors.families import build_adaptor
 from omnicodec.errors import ConfigError, OmnicodecError
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -24,7 +24,7 @@ class StageAdaptors(nn.ModuleList):
     """One adaptor per tap of a transform (3 for the hyperprior families)."""
 
     def __init__(self, channels: int, taps: Sequence[int], config: AdaptorConfig):
-        super().__init__(SpectralAdaptor(channels, config) for _ in taps)
+        super().__init__(build_adaptor(channels, config) for _ in taps)
 
 
 def run_stages(seq: nn.Sequential, x: Tensor, taps: Sequence[int], adaptors: StageAdaptors | None) -> Tensor:
@@ -65,7 +65,7 @@ class AdaptorSet(nn.Module):
         self.t = nn.ModuleDict({
             task: StageAdaptors(channels, self.synthesis_taps, config) for task in check_task_names(tasks)
         })
-        self.shared = SpectralAdaptor(latent_channels, config) if config.shared_decoder else None
+        self.shared = build_adaptor(latent_channels, config) if config.shared_decoder else None
 
     @property
     def tasks(self) -> list[str]:

@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
+from omnicodec.adaptors.families import register_family
 
 
+@register_family("spectral")
 class SpectralAdaptor(nn.Module):
     def __init__(self, channels: int, config: AdaptorConfig | None = None):
         super().__init__()
