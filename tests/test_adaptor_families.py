@@ -59,3 +59,10 @@ def test_an_unknown_family_is_refused_naming_the_known_ones():
 
     with pytest.raises(ConfigError, match=r"unknown adaptor family 'lora'.*known: .*spectral"):
         AdaptorConfig.from_dict({"family": "lora"})
+
+
+def test_checkpoints_made_before_families_existed_keep_their_fingerprints():
+    """The bundled adaptors predate ``adaptor.family``: they load (the S-Adaptor fingerprint
+    is re-derived and checked on load) and stay the default family."""
+    model = OmniCodec.from_checkpoint("zoo:adaptors-demo")
+    assert model.adaptors.config.family == "spectral"

@@ -35,7 +35,9 @@ def test_trained_adaptor_works_at_any_size_and_reaches_every_branch():
 
 def test_spectral_branch_can_be_switched_off():
     block = SpectralAdaptor(16, AdaptorConfig(spectral=False))
-    assert block.mask is None
+    assert not block.has_branch and "mask" not in dict(block.named_parameters())
+    x = torch.randn(1, 16, 9, 7)
+    assert torch.equal(block(x), x)
 
 
 def test_adaptor_config_rejects_bad_values_naming_the_key():

@@ -49,7 +49,7 @@ def checkpoints(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(ray_cluster, checkpoints):
+def server(ray_cluster, checkpoints, wait_healthy):
     from ray import serve
 
     from omnicodec.serve.run import deploy
@@ -65,14 +65,7 @@ def server(ray_cluster, checkpoints):
     url = deploy({"http_options": {"host": "127.0.0.1", "port": port},
                   "applications": [{"name": "omnicodec", "route_prefix": "/", "args": args}]})
     client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if client.get("/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    wait_healthy(client, 120)
     yield client
     client.close()
     serve.shutdown()

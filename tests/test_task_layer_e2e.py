@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import httpx
 import jsonschema
@@ -81,7 +80,7 @@ def test_five_user_and_bundled_tasks_train_from_one_bitstream_and_evaluate(five_
     assert (tmp / "report" / "report.html").exists()
 
 
-def test_five_task_adaptors_are_served_with_each_kinds_json(five_task_run, tmp_path):
+def test_five_task_adaptors_are_served_with_each_kinds_json(five_task_run, tmp_path, wait_healthy):
     from ray import serve
 
     from omnicodec.cli import main
@@ -101,14 +100,7 @@ def test_five_task_adaptors_are_served_with_each_kinds_json(five_task_run, tmp_p
         Image.fromarray(skimage.data.astronaut()[100:196, 150:246]).save(tmp_path / "x.png")
         assert main(["encode", str(tmp_path / "x.png"), "-o", str(tmp_path / "x.omc"), "--adaptors", adaptors]) == 0
         client = httpx.Client(base_url=url, timeout=120, headers={"Authorization": "Bearer tok"})
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_healthy(client)
         r = client.post("/v1/analyze", params={"tasks": "seg,parts,sal,normals,edge"},
                         content=(tmp_path / "x.omc").read_bytes(), headers={"Content-Type": "application/octet-stream"})
         assert r.status_code == 200, r.text

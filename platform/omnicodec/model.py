@@ -88,7 +88,7 @@ class OmniCodec(nn.Module):
         state = self.adaptors.s_state_dict()
         key = tuple((id(t), t._version) for t in state.values())
         if getattr(self, "_s_fp_cache", (None,))[0] != key:
-            salt = f"s-adaptor:{self.codec.fingerprint}:{self.adaptors.config.model_dump_json()}|"
+            salt = f"s-adaptor:{self.codec.fingerprint}:{self.adaptors.config.identity_json()}|"
             self._s_fp_cache = (key, state_dict_digest(state, salt=salt))
         return self._s_fp_cache[1]
 

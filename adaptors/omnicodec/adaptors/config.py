@@ -41,5 +41,11 @@ class AdaptorConfig(Config):
             raise ValueError("both sides must be >= 1")
         return v
 
+    def identity_json(self) -> str:
+        """The config as it enters the S-Adaptor fingerprint. Keys added after format v1 enter
+        only when they change the v1 block (``family`` other than ``spectral``), so existing
+        checkpoints and the streams they made keep their fingerprints."""
+        return self.model_dump_json(exclude={"family"} if self.family == "spectral" else None)
+
     def hidden(self, channels: int) -> int:
         return max(1, channels // self.bottleneck_ratio)

@@ -10,7 +10,8 @@ training config picks one, and checkpoints record it.
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from omnicodec.errors import ConfigError
 
@@ -34,3 +35,36 @@ def build_adaptor(channels: int, config) -> nn.Module:
     except KeyError:
         raise ConfigError(f"unknown adaptor family '{config.family}' (known: {', '.join(sorted(FAMILIES))})") from None
     return cls(channels, config)
+
+
+class ResidualBottleneck(nn.Module):
+    """The shape every family shares: ``F + s * up(DWConv_k(h) + branch(h))``, ``h = down(F)``,
+    with ``up`` zero at init (an exact identity: adding +0.0 is exact in IEEE arithmetic).
+    A family sets up its frequency branch in ``build_branch`` and computes it in ``branch``;
+    ``config.spectral = False`` drops the branch (ablation)."""
+
+    def __init__(self, channels: int, config):
+        super().__init__()
+        hidden = config.hidden(channels)
+        self.scale = config.residual_scale
+        self.down = nn.Conv2d(channels, hidden, 1)
+        self.dw = nn.Conv2d(hidden, hidden, config.kernel_size, padding=config.kernel_size // 2, groups=hidden)
+        self.has_branch = bool(config.spectral)
+        if self.has_branch:  # registered between dw and up: the state-dict order of format v1
+            self.build_branch(hidden, config)
+        self.up = nn.Conv2d(hidden, channels, 1)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def build_branch(self, hidden: int, config) -> None:
+        raise NotImplementedError
+
+    def branch(self, h: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.down(x)
+        delta = self.dw(h)
+        if self.has_branch:
+            delta = delta + self.branch(h)
+        return torch.add(x, self.up(delta), alpha=self.scale)  # one pass over the big tensor

@@ -19,30 +19,19 @@ import torch
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
-from omnicodec.adaptors.families import register_family
+from omnicodec.adaptors.families import ResidualBottleneck, register_family
 
 
 @register_family("sfma")
-class FrequencyModulationAdaptor(nn.Module):
+class FrequencyModulationAdaptor(ResidualBottleneck):
     def __init__(self, channels: int, config: AdaptorConfig | None = None):
-        super().__init__()
-        cfg = config or AdaptorConfig()
-        hidden = cfg.hidden(channels)
-        self.scale = cfg.residual_scale
-        self.down = nn.Conv2d(channels, hidden, 1)
-        self.dw = nn.Conv2d(hidden, hidden, cfg.kernel_size, padding=cfg.kernel_size // 2, groups=hidden)
-        self.gain = nn.Sequential(nn.Conv2d(hidden, hidden, 1), nn.GELU(), nn.Conv2d(hidden, hidden, 1)) \
-            if cfg.spectral else None
-        self.up = nn.Conv2d(hidden, channels, 1)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        super().__init__(channels, config or AdaptorConfig())
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.down(x)
-        delta = self.dw(h)
-        if self.gain is not None:
-            delta = delta + self._modulate(h)
-        return torch.add(x, self.up(delta), alpha=self.scale)
+    def build_branch(self, hidden: int, config: AdaptorConfig) -> None:
+        self.gain = nn.Sequential(nn.Conv2d(hidden, hidden, 1), nn.GELU(), nn.Conv2d(hidden, hidden, 1))
+
+    def branch(self, h: Tensor) -> Tensor:
+        return self._modulate(h)
 
     def _modulate(self, h: Tensor) -> Tensor:
         height, width = h.shape[-2:]

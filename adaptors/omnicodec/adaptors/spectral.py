@@ -21,30 +21,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
-from omnicodec.adaptors.families import register_family
+from omnicodec.adaptors.families import ResidualBottleneck, register_family
 
 
 @register_family("spectral")
-class SpectralAdaptor(nn.Module):
+class SpectralAdaptor(ResidualBottleneck):
     def __init__(self, channels: int, config: AdaptorConfig | None = None):
-        super().__init__()
-        cfg = config or AdaptorConfig()
-        hidden = cfg.hidden(channels)
-        self.scale = cfg.residual_scale
-        self.down = nn.Conv2d(channels, hidden, 1)
-        self.dw = nn.Conv2d(hidden, hidden, cfg.kernel_size, padding=cfg.kernel_size // 2, groups=hidden)
-        self.mask = nn.Parameter(_all_pass(hidden, *cfg.mask_grid)) if cfg.spectral else None
-        self.up = nn.Conv2d(hidden, channels, 1)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        super().__init__(channels, config or AdaptorConfig())
         self._mask_cache: dict[tuple, Tensor] = {}  # inference only; see _mask_at
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.down(x)
-        delta = self.dw(h)
-        if self.mask is not None:
-            delta = delta + self._filter(h)
-        return torch.add(x, self.up(delta), alpha=self.scale)  # one pass over the big tensor
+    def build_branch(self, hidden: int, config: AdaptorConfig) -> None:
+        self.mask = nn.Parameter(_all_pass(hidden, *config.mask_grid))
+
+    def branch(self, h: Tensor) -> Tensor:
+        return self._filter(h)
 
     def _filter(self, h: Tensor) -> Tensor:
         height, width = h.shape[-2:]

@@ -99,6 +99,33 @@ class TaskKind:
     response_schema: ClassVar[dict[str, Any]] = {"type": "object"}
 
 
+class ProbabilityMapKind(TaskKind):
+    """Kinds whose network emits ONE logit map (saliency, edges): sigmoid predictions, an
+    8-bit map in Serve responses, a BCE label loss against ``target(batch)``."""
+
+    @staticmethod
+    def logits(output: Tensor) -> Tensor:
+        return output[:, 0] if output.dim() == 4 else output
+
+    def predict_output(self, output: Tensor) -> Tensor:
+        return torch.sigmoid(self.logits(output))
+
+    def target(self, batch: dict[str, Any]) -> Tensor:
+        raise NotImplementedError
+
+    def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
+        import torch.nn.functional as F
+
+        logits = self.logits(output)
+        return F.binary_cross_entropy_with_logits(logits, self.target(batch).float().to(logits.device))
+
+    def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
+        """The probability map quantised to 0..255 (PNG or RLE)."""
+        from omnicodec.tasks.kinds.segmentation import mask_response
+
+        return mask_response((pred[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), None, options)
+
+
 def class_name(classes: list[str] | None, i: int) -> str | None:
     return classes[i] if classes and 0 <= i < len(classes) else None
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, register_kind
-from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA, mask_response
+from omnicodec.tasks.kinds.base import ProbabilityMapKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
 THRESHOLDS = np.linspace(0.05, 0.95, 19)
 
@@ -72,28 +72,25 @@ class _ODS(TaskMetric):
 
 
 @register_kind("edge")
-class Edges(TaskKind):
+class Edges(ProbabilityMapKind):
     metric = "odsf"
     label_free_metric = "odsf"  # against the clean map thresholded at 0.5
     needs = ("seg.png",)
     description = "boundary detection (ODS F, 1-pixel tolerance; target: label-mask boundaries)"
     metric_labels = {"odsf": "ODS F"}
 
-    def predict_output(self, output: Tensor) -> Tensor:
-        return torch.sigmoid(output[:, 0] if output.dim() == 4 else output)
+    def target(self, batch: dict[str, Any]) -> Tensor:
+        return torch.stack([boundaries(s) for s in batch["seg"]])
 
     def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
         """Class-balanced BCE (HED): edges are a few % of pixels."""
-        logits = output[:, 0] if output.dim() == 4 else output
-        target = torch.stack([boundaries(s) for s in batch["seg"]]).float().to(logits.device)
+        logits = self.logits(output)
+        target = self.target(batch).float().to(logits.device)
         pos = target.mean().clamp(1e-3, 1 - 1e-3)
         weight = torch.where(target > 0, 1 - pos, pos)
         return F.binary_cross_entropy_with_logits(logits, target, weight=weight) / (2 * pos * (1 - pos))
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _ODS(labelled)
-
-    def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
-        return mask_response((pred[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), None, options)
 
     response_schema = MASK_SCHEMA

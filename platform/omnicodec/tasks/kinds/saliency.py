@@ -8,12 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, register_kind
-from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA, mask_response
+from omnicodec.tasks.kinds.base import ProbabilityMapKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
 BETA2 = 0.3
 THRESHOLDS = np.linspace(0, 1, 257)[1:-1]  # 255 cuts strictly inside (0, 1)
@@ -60,7 +58,7 @@ class _MaxF(TaskMetric):
 
 
 @register_kind("sal")
-class Saliency(TaskKind):
+class Saliency(ProbabilityMapKind):
     metric = "maxf"
     label_free_metric = "maxf"  # against the clean map thresholded at 0.5
     needs = ("seg.png",)
@@ -72,18 +70,10 @@ class Saliency(TaskKind):
 
         return SaliencyNet(**kwargs)
 
-    def predict_output(self, output: Tensor) -> Tensor:
-        return torch.sigmoid(output[:, 0] if output.dim() == 4 else output)
-
-    def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
-        logits = output[:, 0] if output.dim() == 4 else output
-        return F.binary_cross_entropy_with_logits(logits, (batch["seg"] > 0).float().to(logits.device))
+    def target(self, batch: dict[str, Any]) -> Tensor:
+        return batch["seg"] > 0
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _MaxF(labelled)
-
-    def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
-        """The probability map quantised to 0..255 (PNG or RLE)."""
-        return mask_response((pred[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), None, options)
 
     response_schema = MASK_SCHEMA
