@@ -8,7 +8,7 @@ rebuild the same task from the checkpoint alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +27,6 @@ class TaskInfo:
     network: dict[str, Any] | None = None  # a NetworkSpec (tasks/byo.py) for networks users bring
     num_classes: int | None = None  # default: the bundled artifact's card
     classes: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def task_kind(self) -> TaskKind:
