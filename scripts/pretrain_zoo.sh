@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces every bundled artifact under platform/omnicodec/zoo/weights/ (CPU, 2 cores:
-# about 2.5 hours for the codecs, 1 hour for the task networks). Each artifact's JSON
+# about 2.5 hours for the photo codecs, 1 hour for the small codecs, 1 hour for the task networks). Each artifact's JSON
 # card records the exact command that produced it, the data and the measured quality.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,9 @@ if [[ $what == all || $what == photo-codecs ]]; then
   # mbt2018-mean-photo (CompressAI's N=128, M=192) on the real-photo corpus. Every stage is a
   # resumable run: relaunching this script resumes where it stopped. Quality 3 from scratch with
   # progressive crops (64 px in batches of 16, then 128 px in batches of 8: the same pixels per
-  # step), then the ladder fine-tuned from it.
+  # step), then the ladder fine-tuned from it. The bundled q3 ran 7000 steps, then was resumed
+  # with BASE_STEPS=16000 (its cosine schedule restarted at 7000/16000; the card's history
+  # records both legs); a single 16000-step run is the closest fresh equivalent.
   DATA=${PHOTO_DATA:-$HOME/.cache/omnicodec/data/photos-v2}
   STAGE=${STAGE_DIR:-$HOME/.cache/omnicodec/stages}
   ZOO=$(cd "${ZOO_OUT:-platform/omnicodec/zoo/weights}" && pwd)  # absolute: Ray workers run elsewhere
@@ -26,10 +28,10 @@ if [[ $what == all || $what == photo-codecs ]]; then
   [[ -f $STAGE/codec-mbt2018-mean-photo-q3.json ]] ||  # the warm start exists: skip to the next stage
     $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3-crop64" --crop 64 --batch-size 16 \
       --steps "${BASE64_STEPS:-2000}" --lr 3e-4 --out "$STAGE"
-  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3" --crop 128 --batch-size 8 --steps "${BASE_STEPS:-4000}" \
+  $OC pretrain codec "${common[@]}" --quality 3 --name "$P-q3" --crop 128 --batch-size 8 --steps "${BASE_STEPS:-16000}" \
       --lr 2e-4 --init-from "$STAGE/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
-  for q in ${PHOTO_QUALITIES:-2 4 5}; do
-    $OC pretrain codec "${common[@]}" --quality "$q" --name "$P-q$q" --crop 128 --batch-size 8 --steps "${FT_STEPS:-600}" \
+  for q in ${PHOTO_QUALITIES:-2 4 5 6}; do
+    $OC pretrain codec "${common[@]}" --quality "$q" --name "$P-q$q" --crop 128 --batch-size 8 --steps "${FT_STEPS:-800}" \
         --lr 1e-4 --init-from "$ZOO/codec-mbt2018-mean-photo-q3.safetensors" --set fp16_storage=true --out "$ZOO"
   done
 fi
