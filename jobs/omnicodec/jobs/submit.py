@@ -18,7 +18,11 @@ from typing import Any
 from omnicodec.errors import OmnicodecError
 
 SOURCE_ROOTS = ("platform", "adaptors", "jobs", "serve")
-EXCLUDES = [".venv/", ".git/", "**/__pycache__/", "*.tar", "wandb/", "runs/", "report/", ".whl/", ".gl/", "*.omc"]
+# The bundled weights (over 100 MB with five photo-codec qualities) stay out of the upload: Ray
+# caps a job's working_dir at 100 MiB, and the cluster image has them (pip install .), which
+# omnicodec.zoo.weights_file finds; the JSON cards (fingerprints) do travel.
+EXCLUDES = [".venv/", ".git/", "**/__pycache__/", "*.tar", "wandb/", "runs/", "report/", ".whl/", ".gl/", "*.omc",
+            "platform/omnicodec/zoo/weights/*.safetensors", "benchmarks/results/"]
 
 
 def repo_root() -> str:

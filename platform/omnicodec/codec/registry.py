@@ -213,7 +213,22 @@ def load_codec(spec: CodecSpec | str, checkpoint: str | None = None) -> FrozenCo
     else:
         model = _download_zoo(arch, spec.quality)
     freeze(model)
-    return FrozenCodec(model, arch, spec, codec_fingerprint(model, arch.name))
+    codec = FrozenCodec(model, arch, spec, codec_fingerprint(model, arch.name))
+    if spec.checkpoint is None and arch.bundled:
+        _check_card(codec)
+    return codec
+
+
+def _check_card(codec: FrozenCodec) -> None:
+    """Bundled weights must be the ones their card measured (weights may come from another
+    installed copy of omnicodec: see ``zoo.weights_file``)."""
+    from omnicodec import zoo
+
+    name = zoo.artifact_name("codec", codec.arch.name, codec.spec.quality)
+    recorded = zoo.card(name).get("fingerprint")
+    if recorded and recorded != codec.fingerprint:
+        raise CheckpointError(f"bundled codec {name}: its weights have fingerprint {codec.fingerprint[:16]}, "
+                              f"its card records {recorded[:16]}; refusing weights from another version")
 
 
 def _download_zoo(arch: Architecture, quality: int | None) -> CompressionModel:

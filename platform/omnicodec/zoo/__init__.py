@@ -11,6 +11,7 @@ produced it (``omnicodec pretrain`` reproduces every one of them). Names:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,10 +60,26 @@ def load_weights(name: str) -> dict[str, torch.Tensor]:
     import torch
     from safetensors.torch import load_file
 
-    path = WEIGHTS_DIR / f"{name}.safetensors"
-    if not path.exists():
-        raise CheckpointError(_missing(name))
+    path = weights_file(name)
     return {k: (v.float() if v.dtype == torch.float16 else v) for k, v in load_file(str(path)).items()}
+
+
+def weights_file(name: str) -> Path:
+    """Where ``name``'s weights are: this package's folder, else ``$OMNICODEC_ZOO_DIR``, else an
+    installed copy of omnicodec on ``sys.path``. ``omnicodec submit`` ships code and JSON cards
+    but not the large weights (Ray caps a job's upload at 100 MiB): on a cluster they come from
+    the image's installed package. Callers check the card's fingerprint, so a copy from another
+    version is refused, not used."""
+    import sys
+
+    dirs = [WEIGHTS_DIR]
+    if os.environ.get("OMNICODEC_ZOO_DIR"):
+        dirs.append(Path(os.environ["OMNICODEC_ZOO_DIR"]))
+    dirs += [Path(p) / "omnicodec" / "zoo" / "weights" for p in sys.path if p]
+    for d in dirs:
+        if (d / f"{name}.safetensors").is_file():
+            return d / f"{name}.safetensors"
+    raise CheckpointError(_missing(name))
 
 
 def round_parameters_to_fp16(model: torch.nn.Module) -> torch.nn.Module:
