@@ -78,6 +78,9 @@ def test_five_user_and_bundled_tasks_train_from_one_bitstream_and_evaluate(five_
     assert ours["tasks"]["normals"]["mean_angle"] >= 0 and 0 <= ours["tasks"]["edge"]["odsf"] <= 1
     assert report["clean"]["normals"]["mean_angle"] == pytest.approx(0, abs=1e-3)  # clean vs itself
     assert (tmp / "report" / "report.html").exists()
+    prov = report["provenance"]  # the test set can be rebuilt and verified
+    assert prov["dataset"]["seed"] == 0 and set(prov["shards_sha256"]) == {"test-000000.tar", "test-000001.tar"}
+    assert "built with seed 0" in (tmp / "report" / "report.md").read_text()
 
 
 def test_five_task_adaptors_are_served_with_each_kinds_json(five_task_run, tmp_path, wait_healthy):

@@ -213,12 +213,24 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
                             "method": "paired percentile bootstrap over images (same resamples for every system)"},
               "clean": clean, "points": points, "summary": summary,
               "latent_decodes_per_image": {s.label: s.latent_decodes / len(samples) for s in systems if isinstance(s, AllInOne)},
+              "provenance": data_provenance(data),
               "seconds": round(time.perf_counter() - t0, 1), **(meta or {})}
     if out_dir is not None:
         from omnicodec.eval.report import write_report
 
         report["files"] = write_report(report, out_dir)
     return report
+
+
+def data_provenance(data: str | list[str]) -> dict[str, Any]:
+    """What a reader needs to rebuild or verify the test set: each shard's sha256 and the
+    dataset card's seed, size and source (a seed never used for training: say so there)."""
+    from omnicodec.data.shards import read_card, shard_hashes
+
+    first = data if isinstance(data, str) else data[0]
+    card = read_card(first) or {}
+    return {"shards_sha256": shard_hashes(data),
+            "dataset": {k: card.get(k) for k in ("kind", "seed", "size", "source", "counts") if k in card}}
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -51,6 +51,13 @@ def points_table(report: dict[str, Any], compact: bool = False) -> tuple[list[st
     return head, rows
 
 
+def _provenance_line(report: dict[str, Any]) -> str:
+    prov = report.get("provenance") or {}
+    ds, hashes = prov.get("dataset") or {}, prov.get("shards_sha256") or {}
+    built = f"built with seed {ds['seed']}, {ds.get('size')} px, source {ds.get('source')}; " if "seed" in ds else ""
+    return f"Data: {len(hashes)} shard(s), {built}each shard's sha256 is in report.json (`provenance`)."
+
+
 def _bd(v: dict[str, Any]) -> str:
     if v.get("bd_rate") is None:
         return "n/a"
@@ -148,6 +155,7 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
            f"are 95 % intervals. All come from a {boot.get('method', 'paired bootstrap')} with "
            f"{boot.get('resamples')} resamples ({boot.get('det_resamples')} for mAP), seed {boot.get('seed')}."
            if boot.get("resamples") else "No bootstrap was run (resamples = 0): values carry no intervals."), "",
+          _provenance_line(report), "",
           "## Operating points", "", markdown_table(head, rows), ""]
     for title, h, r in summary_tables(report):
         md += [f"## {title}", "", markdown_table(h, r), ""]
