@@ -123,7 +123,6 @@ class BroughtNetwork(TaskNet):
             if layer not in names:
                 near = [n for n in names if n and n.split(".")[0] == layer.split(".")[0]][:6] or list(names)[1:7]
                 raise ConfigError(f"network.layers: no module '{layer}' in {spec.builder} (e.g. {', '.join(near)})")
-        self._captured: list[Tensor] = []
 
     def _prepare(self, x: Tensor) -> Tensor:
         if self.spec.size is not None and tuple(x.shape[-2:]) != (self.spec.size, self.spec.size):

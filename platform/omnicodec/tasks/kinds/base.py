@@ -129,6 +129,3 @@ class ProbabilityMapKind(TaskKind):
 def class_name(classes: list[str] | None, i: int) -> str | None:
     return classes[i] if classes and 0 <= i < len(classes) else None
 
-
-def as_long(t: Tensor | None) -> Tensor | None:
-    return None if t is None else torch.as_tensor(t).long()
