@@ -78,6 +78,12 @@ def test_every_kind_keeps_the_contract(kind, samples):
         body = json.loads(json.dumps(k.response(preds[0], ["a", "b", "c"], {"top_k": 2, "seg_format": fmt})))
         jsonschema.validate(body, k.response_schema)
 
+    from omnicodec.images import to_pil
+
+    view = to_pil(samples[0].image)
+    drawn = k.draw(view, preds[0], ["a", "b", "c"])  # the picture a report shows for this task
+    assert drawn.size == view.size and drawn.mode == "RGB" and drawn is not view
+
 
 def test_a_kind_registered_twice_is_refused():
     from omnicodec.tasks.kinds import register_kind

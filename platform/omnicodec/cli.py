@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address")
     s = cmd("eval", "rate/accuracy evaluation from real bitstreams, with baselines and a report",
             "Encodes each test image once (real bytes), decodes per task, scores the frozen task nets,\n"
-            "compares against the frozen codec and JPEG, and writes report.md/.html, PNG plots, CSV, JSON.\n\n"
+            "compares against the frozen codec, JPEG (and WebP, per-task adaptors with --baseline), and\n"
+            "writes report.md/.html, PNG plots, CSV, JSON. The per-image work runs as Ray work over\n"
+            "shards (one actor per core here; --address to use a cluster).\n\n"
             "example: omnicodec eval --run demo-l0 --run demo-l1 --data DIR/test-000000.tar --out report/\n"
             "         omnicodec eval --human --data ~/.cache/omnicodec/data/kodaklike --out rd/",
             _eval)
@@ -175,10 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
-                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  single:TASK=RUN_OR_CKPT  (repeatable)")
+                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT  (repeatable)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--resamples", type=int, default=1000,
                    help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")
+    s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray); every "
+                                      "(system, shard) pair is one unit of Ray work")
+    s.add_argument("--cpus-per-worker", type=float, default=1.0,
+                   help="CPUs per evaluation actor (default 1: one actor per core)")
+    s.add_argument("--in-process", action="store_true", help="no Ray: evaluate every system in this process")
+    s.add_argument("--pictures", type=int, default=3, metavar="N",
+                   help="picture sheet of the first N test images at two rates: the original, the human view "
+                        "and each task's view with its predictions drawn (0: none; default 3)")
 
     # coding ----------------------------------------------------------------------
     s = cmd("encode", "images -> omnicodec bitstreams",

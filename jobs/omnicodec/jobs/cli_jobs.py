@@ -174,4 +174,11 @@ def eval_command(a: argparse.Namespace) -> None:
         return
     from omnicodec.eval.evaluate import evaluate_command
 
-    evaluate_command(a)
+    predictor = None
+    if not a.in_process:  # each (system, shard) is Ray work: local loopback Ray, or --address
+        from omnicodec.jobs.evaluation import ray_predictor
+        from omnicodec.jobs.ray_env import init_ray
+
+        init_ray(a.address)
+        predictor = ray_predictor(a.cpus_per_worker)
+    evaluate_command(a, predictor)

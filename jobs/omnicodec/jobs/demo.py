@@ -48,6 +48,7 @@ def demo_command(a: argparse.Namespace) -> None:
     from omnicodec.eval.report import print_summary
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
     from omnicodec.jobs.cli_jobs import split_shards
+    from omnicodec.jobs.evaluation import ray_predictor
     from omnicodec.jobs.ray_env import init_ray
     from omnicodec.jobs.train import train_adaptors
 
@@ -82,7 +83,8 @@ def demo_command(a: argparse.Namespace) -> None:
     console.print("[3/4] evaluating from real bitstreams against the frozen codec and JPEG")
     systems, tasks = build_systems(ckpts, None, runs, jpeg=tuple(spec["baselines"]["jpeg"]))
     report = run_evaluation(systems, split_shards(scenes, "test"), tasks, os.path.join(out, "report"),
-                            meta={"demo": {"lambdas": spec["lambdas"]}}, resamples=400, det_resamples=100)
+                            meta={"demo": {"lambdas": spec["lambdas"]}}, resamples=400, det_resamples=100,
+                            predictor=ray_predictor(), pictures=2)
     wall = time.perf_counter() - t0
     console.print("[4/4] results")
     print_summary(report)

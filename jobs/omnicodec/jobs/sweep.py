@@ -118,6 +118,9 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
 
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
 
+    # Trials run in their own working folders: hand them the training config itself, read
+    # here (a relative `train:` path means the caller's folder), with the overrides applied.
+    cfg = cfg.model_copy(update={"train": cfg.base_train(), "train_set": []})
     train_cfg = AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config")
     resolved = train_cfg.to_dict()
     for key in cfg.search:  # a typo would silently sweep nothing: refuse it

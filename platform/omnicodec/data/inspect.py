@@ -13,9 +13,7 @@ from omnicodec import storage
 from omnicodec.data.samples import Sample, decode_sample
 from omnicodec.data.shards import iter_shard, read_card, resolve_shards
 from omnicodec.errors import DataError
-
-PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
+from omnicodec.tasks.kinds.base import PALETTE
 
 
 def inspect_shards(spec: str, sheet: str | None = "contact_sheet.png", count: int = 16) -> dict[str, Any]:

@@ -15,32 +15,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from omnicodec.data.loader import iter_samples
 from omnicodec.data.samples import Sample
 from omnicodec.errors import OmnicodecError
-from omnicodec.eval.human import msssim
+from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, value_at_rate
-from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, PerTaskAdaptors, System
+from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, Original, PerTaskAdaptors, System, WebP
 from omnicodec.eval.tasks import TaskScorer
-from omnicodec.images import psnr
-from omnicodec.model import HUMAN, OmniCodec
+from omnicodec.model import OmniCodec
 
-BASELINE_SYSTEMS = ("frozen codec", "per-task adaptors", "JPEG")
 DEFAULT_JPEG = (5, 10, 20, 35, 50, 75)
-
-
-def reference_predictions(samples: list[Sample], tasks: list[str]) -> tuple[dict[str, list], dict[str, dict]]:
-    refs, clean = {}, {}
-    for t in tasks:
-        scorer = TaskScorer(t)
-        refs[t] = []
-        for s in samples:  # each task network runs once per clean image
-            pred = scorer.predict(s.image[None])
-            refs[t].append(pred)
-            scorer.update(s.image[None], s, refs[t][-1], pred=pred)
-        clean[t] = scorer.result()
-    return refs, clean
 
 
 DET_RESAMPLES = 200  # mAP re-accumulates per resample (pycocotools): fewer draws, same rows for every system
@@ -51,67 +35,70 @@ def _interval(draws: np.ndarray) -> list[float] | None:
     return list(ci) if ci else None
 
 
-def score_system(system: System, samples: list[Sample], tasks: list[str], refs: dict[str, list],
-                 bar: tqdm | None = None, idx: np.ndarray | None = None,
-                 det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
+def score_records(system: System, records: list[dict[str, Any]], samples: list[Sample], tasks: list[str],
+                  refs: dict[str, list], idx: np.ndarray | None = None,
+                  det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
+    """One operating point from its per-image records: means, each task's metric, and (with
+    ``idx``) the paired-bootstrap draws and 95 % intervals."""
     scorers = {t: TaskScorer(t) for t in tasks}
-    bpp, est, p, ms = [], [], [], []
-    t0 = time.perf_counter()
-    if bar is not None:
-        bar.set_description(f"{system.name} {system.label}")
-    for i, s in enumerate(samples):
-        if bar is not None:
-            bar.update(1)
-        out = system.run(s, tasks)
-        h, w = s.image.shape[-2:]
-        bpp.append(8 * out.bytes / (h * w))
-        if out.bpp_estimate is not None:
-            est.append(out.bpp_estimate)
-        if HUMAN in out.views:
-            p.append(psnr(out.views[HUMAN], s.image[None]))
-            ms.append(msssim(out.views[HUMAN], s.image[None]))
+    for i, (s, rec) in enumerate(zip(samples, records)):
         for t in tasks:
-            scorers[t].update(out.views[t], s, refs[t][i])
+            scorers[t].update(None, s, refs[t][i], pred=rec["preds"][t])
+    bpp = np.array([r["bpp"] for r in records])
+    est = [r["bpp_estimate"] for r in records if r.get("bpp_estimate") is not None]
+    p = [r["psnr"] for r in records if "psnr" in r]
+    ms = [r["ms_ssim"] for r in records if "ms_ssim" in r]
     results = {t: sc.result() for t, sc in scorers.items()}
     point = {
         "system": system.name, "label": system.label, "images": len(samples),
-        "bpp": float(np.mean(bpp)), "bpp_estimate": float(np.mean(est)) if est else None,
+        "bpp": float(bpp.mean()), "bpp_estimate": float(np.mean(est)) if est else None,
         "psnr": float(np.mean(p)) if p else None, "ms_ssim": float(np.mean(ms)) if ms else None,
         "tasks": results, "primary": {t: results[t][scorers[t].primary] for t in tasks},
+        "seconds": round(sum(r["seconds"] for r in records), 2),  # compute time, wherever it ran
+        "latent_decodes": sum(r.get("latent_decodes", 0) for r in records),
     }
     if idx is not None:  # paired bootstrap: the same image resamples for every system
-        draws = {"bpp": np.asarray(bpp)[idx].mean(1)}
-        if p:
+        draws = {"bpp": bpp[idx].mean(1)}
+        if len(p) == len(records):
             draws["psnr"] = np.asarray(p)[idx].mean(1)
         for t in tasks:
             rows = idx[:det_resamples] if scorers[t].kind.bootstrap_cost > 1 else idx
             draws[t] = scorers[t].bootstrap(scorers[t].primary, rows)
         point["ci"] = {k: _interval(v) for k, v in draws.items()}
         point["_draws"] = draws
-    point["seconds"] = round(time.perf_counter() - t0, 2)
     return point
 
 
-def _score_all(systems: list[System], samples: list[Sample], tasks: list[str], refs: dict[str, list],
-               progress: bool, resamples: int = 1000, seed: int = DEFAULT_SEED,
-               det_resamples: int = DET_RESAMPLES) -> list[dict[str, Any]]:
-    """One progress bar over every (system, image); a line per system with its time; and
-    how to narrow the baselines when there are many."""
+def _clean_scores(records: list[dict[str, Any]], samples: list[Sample], tasks: list[str]) -> dict[str, dict]:
+    """Each task network on the original images, scored against itself for label-free tasks."""
+    out = {}
+    for t in tasks:
+        scorer = TaskScorer(t)
+        for s, rec in zip(samples, records):
+            scorer.update(None, s, rec["preds"][t], pred=rec["preds"][t])
+        out[t] = scorer.result()
+    return out
+
+
+def _predict_all(systems: list[System], chunks: list[Chunk], samples: list[Sample], tasks: list[str],
+                 predictor: Predictor, progress: bool) -> tuple[list[list[dict]], list[dict]]:
+    """Records for the original images and for every system, behind ONE progress bar."""
     import sys
 
     tty = sys.stderr.isatty()
-    bar = tqdm(total=len(systems) * len(samples), unit="img", disable=not progress, mininterval=0.2 if tty else 10)
-    points = []
-    idx = resample_indices(len(samples), resamples, seed) if resamples else None
-    for s in systems:
-        points.append(score_system(s, samples, tasks, refs, bar, idx, det_resamples))
-        if progress:
-            bar.write(f"  {s.name} {s.label}: {len(samples)} images in {points[-1]['seconds']:.1f} s")
+    everything = [Original(), *systems]
+    bar = tqdm(total=len(everything) * len(samples), unit="img", disable=not progress,
+               mininterval=0.2 if tty else 10)
+    records = predictor(everything, chunks, samples, tasks, bar)
     bar.close()
-    if progress and len(systems) > 6:
-        print(f"  ({len(systems)} systems; narrow the baselines with e.g. --baseline frozen:ARCH:2,4 "
-              "--baseline jpeg:10,50)", file=sys.stderr)
-    return points
+    if progress:
+        for s, recs in zip(everything, records):
+            print(f"  {s.name} {s.label}: {len(recs)} images, {sum(r['seconds'] for r in recs):.1f} s of compute",
+                  file=sys.stderr)
+        if len(systems) > 6:
+            print(f"  ({len(systems)} systems; narrow the baselines with e.g. --baseline frozen:ARCH:2,4 "
+                  "--baseline jpeg:10,50)", file=sys.stderr)
+    return records[1:], records[0]
 
 
 def _curve_points(points: list[dict[str, Any]], metric: str, row: int | None = None) -> list[dict[str, float]]:
@@ -196,15 +183,20 @@ def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: lis
 
 def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str], out_dir: str | None,
                    limit: int | None = None, progress: bool = True, meta: dict | None = None,
-                   resamples: int = 1000, seed: int = DEFAULT_SEED,
-                   det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
-    samples = list(iter_samples(data))[: limit or None]
-    if not samples:
-        raise OmnicodecError(f"{data}: no test samples")
+                   resamples: int = 1000, seed: int = DEFAULT_SEED, det_resamples: int = DET_RESAMPLES,
+                   predictor: Predictor | None = None, pictures: int = 0) -> dict[str, Any]:
+    """Score every system on the same test images. ``predictor`` does the per-image work
+    (default: in this process; ``omnicodec.jobs.evaluation.ray_predictor``: Ray work over
+    shards); scoring, intervals and the report happen here. ``pictures``: a picture sheet
+    of that many test images at two rates (``omnicodec.eval.sheet``) joins the report."""
+    samples, chunks = load_test_set(data, limit)
     t0 = time.perf_counter()
-    refs, clean = reference_predictions(samples, tasks)
+    records, original = _predict_all(systems, chunks, samples, tasks, predictor or predict_in_process, progress)
+    refs = {t: [r["preds"][t] for r in original] for t in tasks}
+    clean = _clean_scores(original, samples, tasks)
     det_resamples = min(resamples, det_resamples)
-    points = _score_all(systems, samples, tasks, refs, progress, resamples, seed, det_resamples)
+    idx = resample_indices(len(samples), resamples, seed) if resamples else None
+    points = [score_records(s, recs, samples, tasks, refs, idx, det_resamples) for s, recs in zip(systems, records)]
     summary = summarize(points, tasks)
     for p in points:
         p.pop("_draws", None)
@@ -212,12 +204,23 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
               "bootstrap": {"resamples": resamples, "det_resamples": det_resamples, "seed": seed,
                             "method": "paired percentile bootstrap over images (same resamples for every system)"},
               "clean": clean, "points": points, "summary": summary,
-              "latent_decodes_per_image": {s.label: s.latent_decodes / len(samples) for s in systems if isinstance(s, AllInOne)},
+              "latent_decodes_per_image": {p["label"]: p["latent_decodes"] / len(samples)
+                                           for p in points if p["system"] == "all-in-one"},
               "provenance": data_provenance(data),
               "seconds": round(time.perf_counter() - t0, 1), **(meta or {})}
     if out_dir is not None:
         from omnicodec.eval.report import write_report
 
+        if pictures:
+            from omnicodec import storage
+            from omnicodec.eval.sheet import picture_sheet, sheet_systems
+
+            chosen = sheet_systems(systems, points)
+            if chosen:
+                storage.makedirs(out_dir)
+                storage.write_bytes(storage.join(out_dir, "pictures.png"), picture_sheet(chosen, samples[:pictures], tasks))
+                report["pictures"] = {"file": "pictures.png", "images": min(pictures, len(samples)),
+                                      "rows": [f"{s.name} {s.label}" for s in chosen]}
         report["files"] = write_report(report, out_dir)
     return report
 
@@ -237,7 +240,7 @@ def data_provenance(data: str | list[str]) -> dict[str, Any]:
 def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None, storage_root: str,
                   jpeg: tuple[int, ...] = DEFAULT_JPEG) -> tuple[list[System], list[str]]:
     """``adaptor_ckpts``: (label, checkpoint). Baseline specs: ``frozen:ARCH:Q1,Q2``,
-    ``jpeg:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]``. Default baselines: the
+    ``jpeg:Q1,Q2``, ``webp:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]``. Default baselines: the
     frozen codec at every bundled quality of the adaptors' architecture, and JPEG."""
     from omnicodec import zoo
     from omnicodec.codec import CodecSpec, load_codec
@@ -251,7 +254,7 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
         if model.tasks != tasks:
             raise OmnicodecError(f"{ckpt}: tasks {model.tasks} differ from {tasks}")
         arch = arch or model.codec.spec.arch
-        systems.append(AllInOne(model, label))
+        systems.append(AllInOne(model, label, source=ckpt))
     if tasks is None:
         raise OmnicodecError("give at least one --run or --adaptors")
     if baselines is None:
@@ -265,20 +268,22 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
             for q in qs.split(","):
                 codec = load_codec(CodecSpec(arch=a, quality=int(q)))
                 systems.append(FrozenCodec(OmniCodec(codec, with_adaptors=False), f"q{q}"))
-        elif kind == "jpeg":
-            systems.extend(Jpeg(int(q)) for q in rest.split(","))
+        elif kind in ("jpeg", "webp"):
+            systems.extend((Jpeg if kind == "jpeg" else WebP)(int(q)) for q in rest.split(","))
         elif kind == "single":
             body, _, label = rest.partition("@")
-            models = {}
+            sources = {}
             for item in body.split(","):
                 task, _, where = item.partition("=")
-                models[task] = OmniCodec.from_checkpoint(_resolve(where, storage_root))
-            missing = set(tasks) - set(models)
+                sources[task] = _resolve(where, storage_root)
+            missing = set(tasks) - set(sources)
             if missing:
                 raise OmnicodecError(f"--baseline {spec}: no per-task adaptors for {sorted(missing)}")
-            systems.append(PerTaskAdaptors(models, label or body))
+            models = {t: OmniCodec.from_checkpoint(c) for t, c in sources.items()}
+            systems.append(PerTaskAdaptors(models, label or body, sources=sources))
         else:
-            raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,... or single:TASK=RUN,...")
+            raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,..., webp:Q,... "
+                                 "or single:TASK=RUN,...")
     return systems, tasks
 
 
@@ -301,7 +306,7 @@ def short_label(location: str) -> str:
     return location
 
 
-def evaluate_command(a: argparse.Namespace) -> None:
+def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) -> None:
     from omnicodec.eval.report import print_summary
 
     ckpts = [(name, _resolve(name, a.storage)) for name in (a.run or [])] + \
@@ -312,5 +317,6 @@ def evaluate_command(a: argparse.Namespace) -> None:
             meta = getattr(s.model, "metadata", {})
             lam = f" λ={meta['lmbda']:g}" if "lmbda" in meta else ""
             s.label = f"{s.label} q{s.model.codec.spec.quality}{lam}"
-    report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples)
+    report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
+                            pictures=a.pictures)
     print_summary(report)

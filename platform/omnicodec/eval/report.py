@@ -161,6 +161,12 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
         md += [f"## {title}", "", markdown_table(h, r), ""]
     md += [NA_NOTE, ""]
     md += ["## Curves", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    if report.get("pictures"):
+        pic = report["pictures"]
+        md += ["## What each machine receives", "",
+               f"The first {pic['images']} test images; one row per operating point ({'; '.join(pic['rows'])}): "
+               "the original, the human view of the bitstream, and each task's decoded view with that task's "
+               "predictions drawn on it.", "", f"![pictures]({pic['file']})", ""]
     storage.write_text(storage.join(out_dir, "report.md"), "\n".join(md))
     storage.write_text(storage.join(out_dir, "report.html"), _html(report, head, rows, plots))
     buf = io.StringIO()
@@ -189,6 +195,8 @@ def _html(report: dict[str, Any], head: list[str], rows: list[list[str]], plots:
     for title, h, r in summary_tables(report):
         parts += [f"<h2>{html.escape(title)}</h2>", table(h, r)]
     parts += ["<h2>Curves</h2>"] + [f'<img src="{p}" alt="{p}">' for p in plots]
+    if report.get("pictures"):
+        parts += ["<h2>What each machine receives</h2>", f'<img src="{report["pictures"]["file"]}" alt="pictures">']
     style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
              "img{margin:8px;border:1px solid #eee}")

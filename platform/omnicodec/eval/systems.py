@@ -4,9 +4,13 @@
 - ``FrozenCodec``: the base codec alone; every task reads the human reconstruction.
 - ``PerTaskAdaptors``: one adaptor model per task (TransTIC / Adapt-ICMH style), so T
   bitstreams per image; the rate counted is the sum of all T of them.
-- ``Jpeg``: PIL's JPEG at a quality; every task reads the decoded image.
+- ``Jpeg`` / ``WebP``: PIL's encoders at a quality; every task reads the decoded image.
+- ``Original``: the uncoded image (0 bytes): the clean ceiling and the label-free references.
 
-Each ``run`` yields, per image, the bytes sent and the image each task sees.
+Each ``run`` yields, per image, the bytes sent and the image each task sees. Each system
+also has a ``recipe`` (plain JSON: where its weights are, which quality) from which
+``system_from_recipe`` rebuilds it in another process, so evaluation workers never
+receive a pickled model.
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ class Decoded:
 class System:
     name: str = ""
     label: str = ""
+    recipe: dict | None = None  # None: this system cannot be rebuilt elsewhere (built from an object)
 
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
         raise NotImplementedError
 
 
 class AllInOne(System):
-    def __init__(self, model: OmniCodec, label: str, name: str = "all-in-one"):
+    def __init__(self, model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None):
         self.model, self.label, self.name = model, label, name
         self.latent_decodes = 0
+        self.recipe = {"kind": "all-in-one", "checkpoint": source} if source else None
 
     @torch.no_grad()
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
@@ -51,12 +57,14 @@ class AllInOne(System):
         self.latent_decodes += 1
         self.model.check_stream_adaptor(stream)
         views = self.model.reconstruct(stream, y_hat, tasks, human=True)
-        return Decoded(len(data), views, self.model.estimate_bpp(x))
+        return Decoded(len(data), views, self.model.estimate_bpp(x), extra={"latent_decodes": 1})
 
 
 class FrozenCodec(System):
     def __init__(self, model: OmniCodec, label: str, name: str = "frozen codec"):
         self.model, self.label, self.name = model, label, name
+        spec = model.codec.spec
+        self.recipe = {"kind": "frozen", "arch": spec.arch, "quality": spec.quality, "checkpoint": spec.checkpoint}
 
     @torch.no_grad()
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
@@ -67,8 +75,10 @@ class FrozenCodec(System):
 
 
 class PerTaskAdaptors(System):
-    def __init__(self, models: dict[str, OmniCodec], label: str, name: str = "per-task adaptors"):
+    def __init__(self, models: dict[str, OmniCodec], label: str, name: str = "per-task adaptors",
+                 sources: dict[str, str] | None = None):
         self.models, self.label, self.name = models, label, name
+        self.recipe = {"kind": "per-task", "checkpoints": sources, "label": label} if sources else None
 
     @torch.no_grad()
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
@@ -83,14 +93,55 @@ class PerTaskAdaptors(System):
         return Decoded(total, views)
 
 
-class Jpeg(System):
-    def __init__(self, quality: int, name: str = "JPEG"):
-        self.quality, self.label, self.name = quality, f"Q{quality}", name
+class PilCodec(System):
+    """An image format PIL writes (JPEG, WebP) at one quality setting."""
+
+    format = ""
+
+    def __init__(self, quality: int, name: str | None = None):
+        self.quality, self.label, self.name = quality, f"Q{quality}", name or self.format
+        self.recipe = {"kind": self.format.lower(), "quality": quality}
 
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
         buf = io.BytesIO()
-        to_pil(sample.image).save(buf, format="JPEG", quality=self.quality)
-        decoded = to_tensor(Image.open(io.BytesIO(buf.getvalue())))
+        to_pil(sample.image).save(buf, format=self.format, quality=self.quality)
+        decoded = to_tensor(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
         return Decoded(buf.tell(), {HUMAN: decoded, **{t: decoded for t in tasks}})
 
 
+class Jpeg(PilCodec):
+    format = "JPEG"
+
+
+class WebP(PilCodec):
+    format = "WebP"
+
+
+class Original(System):
+    """The image itself, uncoded: what the task networks' clean scores and references use."""
+
+    name, label, recipe = "original", "clean", {"kind": "original"}
+
+    def run(self, sample: Sample, tasks: list[str]) -> Decoded:
+        return Decoded(0, {t: sample.image[None] for t in tasks})
+
+
+def system_from_recipe(recipe: dict) -> System:
+    """Rebuild a system in a worker process from its recipe."""
+    from omnicodec.codec import CodecSpec, load_codec
+
+    kind = recipe.get("kind")
+    if kind == "all-in-one":
+        return AllInOne(OmniCodec.from_checkpoint(recipe["checkpoint"]), "", source=recipe["checkpoint"])
+    if kind == "frozen":
+        codec = load_codec(CodecSpec(arch=recipe["arch"], quality=recipe["quality"],
+                                     checkpoint=recipe.get("checkpoint")))
+        return FrozenCodec(OmniCodec(codec, with_adaptors=False), f"q{recipe['quality']}")
+    if kind == "per-task":
+        models = {t: OmniCodec.from_checkpoint(c) for t, c in recipe["checkpoints"].items()}
+        return PerTaskAdaptors(models, recipe["label"], sources=recipe["checkpoints"])
+    if kind in ("jpeg", "webp"):
+        return (Jpeg if kind == "jpeg" else WebP)(int(recipe["quality"]))
+    if kind == "original":
+        return Original()
+    raise ValueError(f"unknown system recipe {recipe}")

@@ -22,8 +22,15 @@ class TaskScorer:
     def __init__(self, name: str, net: TaskNet | None = None, num_classes: int | None = None):
         self.info: TaskInfo = get_task(name)
         self.kind = self.info.task_kind
-        self.net = net if net is not None else load_task_net(name)
+        self._net = net
         self.metric = self.kind.make_metric(num_classes or self.info.resolved_classes()[0], self.info.labelled)
+
+    @property
+    def net(self) -> TaskNet:
+        """Loaded on first use: scoring predictions made elsewhere needs no network."""
+        if self._net is None:
+            self._net = load_task_net(self.info.name)
+        return self._net
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> Any:

@@ -10,7 +10,7 @@ A kind turns a frozen network's raw OUTPUT (what ``forward`` returns: logits, a 
 detections) into a PREDICTION (``predict_output``), scores predictions (``make_metric`` /
 ``update``), computes a label loss from outputs (``output_loss``, for networks users bring)
 and renders predictions as the JSON a Serve response carries (``response`` with its
-OpenAPI ``response_schema``).
+OpenAPI ``response_schema``) and as a picture for reports (``draw``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
@@ -98,6 +99,12 @@ class TaskKind:
 
     response_schema: ClassVar[dict[str, Any]] = {"type": "object"}
 
+    # ---------------------------------------------------------------- pictures
+    def draw(self, image: Image.Image, pred: Any, classes: list[str] | None) -> Image.Image:
+        """The prediction drawn on the image the task received (report picture sheets).
+        The default only captions the view; kinds override it to show what they predict."""
+        return caption(image.copy(), [self.name])
+
 
 class ProbabilityMapKind(TaskKind):
     """Kinds whose network emits ONE logit map (saliency, edges): sigmoid predictions, an
@@ -119,6 +126,13 @@ class ProbabilityMapKind(TaskKind):
         logits = self.logits(output)
         return F.binary_cross_entropy_with_logits(logits, self.target(batch).float().to(logits.device))
 
+    def draw(self, image: Image.Image, pred: Tensor, classes: list[str] | None) -> Image.Image:
+        """The map in red over the image, opaque where the probability is high."""
+        p = pred[0].clamp(0, 1).float().cpu().numpy()
+        red = np.zeros((*p.shape, 3), np.uint8)
+        red[..., 0] = 255
+        return overlay(image, red, p * 0.7)
+
     def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
         """The probability map quantised to 0..255 (PNG or RLE)."""
         from omnicodec.tasks.kinds.segmentation import mask_response
@@ -128,4 +142,32 @@ class ProbabilityMapKind(TaskKind):
 
 def class_name(classes: list[str] | None, i: int) -> str | None:
     return classes[i] if classes and 0 <= i < len(classes) else None
+
+
+PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
+                    [0, 128, 128], [220, 190, 255], [170, 110, 40], [128, 0, 0], [170, 255, 195]], np.uint8)
+
+
+def caption(image: Image.Image, lines: list[str]) -> Image.Image:
+    """``lines`` in white on a dark band at the top left of ``image`` (drawn in place)."""
+    from PIL import ImageDraw
+
+    d = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        box = d.textbbox((3, 2 + 11 * i), line)
+        d.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(0, 0, 0))
+        d.text((3, 2 + 11 * i), line, fill=(255, 255, 255))
+    return image
+
+
+def overlay(image: Image.Image, rgb: np.ndarray, alpha: np.ndarray | float) -> Image.Image:
+    """``rgb`` (HxWx3, resized to the image) blended over ``image`` with per-pixel ``alpha``."""
+    size = image.size
+    top = np.asarray(Image.fromarray(rgb).resize(size, Image.NEAREST), np.float32)
+    a = np.asarray(alpha, np.float32)
+    if a.ndim == 2:
+        a = np.asarray(Image.fromarray(a).resize(size, Image.BILINEAR), np.float32)[..., None]
+    base = np.asarray(image.convert("RGB"), np.float32)
+    return Image.fromarray((base * (1 - a) + top * a).clip(0, 255).astype(np.uint8))
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, class_name, register_kind
+from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, caption, class_name, register_kind
 from omnicodec.tasks.metrics import TopK
 
 
@@ -54,6 +54,11 @@ class Classification(TaskKind):
         top = torch.topk(probs, min(int(options.get("top_k", 5)), probs.numel()))
         return {"top_k": [{"index": int(i), "class": class_name(classes, int(i)), "score": float(s)}
                           for s, i in zip(top.values, top.indices)]}
+
+    def draw(self, image, pred: Tensor, classes: list[str] | None):
+        top = torch.topk(pred[0], min(3, pred[0].numel()))
+        return caption(image.copy(), [f"{class_name(classes, int(i)) or int(i)} {float(s):.2f}"
+                                      for s, i in zip(top.values, top.indices)])
 
     response_schema = {"type": "object", "required": ["top_k"], "properties": {"top_k": {
         "type": "array", "items": {"type": "object", "properties": {

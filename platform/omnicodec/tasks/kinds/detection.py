@@ -10,10 +10,11 @@ import torch
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, class_name, register_kind
+from omnicodec.tasks.kinds.base import PALETTE, TaskKind, TaskMetric, class_name, register_kind
 from omnicodec.tasks.metrics import MeanAP
 
-PSEUDO_LABEL_SCORE = 0.5  # label-free mAP: clean detections at least this confident are the ground truth
+PSEUDO_LABEL_SCORE = 0.5
+DRAW_SCORE = 0.3  # picture sheets draw detections at least this confident  # label-free mAP: clean detections at least this confident are the ground truth
 
 
 class _MAP(TaskMetric):
@@ -60,6 +61,19 @@ class Detection(TaskKind):
         return {"boxes": [[round(float(v), 2) for v in b] for b in d["boxes"]], "labels": labels,
                 "classes": [class_name(classes, v) for v in labels],
                 "scores": [round(float(v), 4) for v in torch.as_tensor(d["scores"])]}
+
+    def draw(self, image, pred: list[dict[str, Tensor]], classes: list[str] | None):
+        from PIL import ImageDraw
+
+        out = image.copy()
+        d = ImageDraw.Draw(out)
+        keep = torch.as_tensor(pred[0]["scores"]) >= DRAW_SCORE
+        for b, lab, s in zip(pred[0]["boxes"][keep].tolist(), pred[0]["labels"][keep].tolist(),
+                             torch.as_tensor(pred[0]["scores"])[keep].tolist()):
+            color = tuple(int(c) for c in PALETTE[(lab + 1) % len(PALETTE)])
+            d.rectangle(b, outline=color, width=2)
+            d.text((b[0] + 2, b[1] + 1), f"{class_name(classes, lab) or lab} {s:.2f}", fill=color)
+        return out
 
     response_schema = {"type": "object", "required": ["boxes", "labels", "scores"], "properties": {
         "boxes": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, overlay, register_kind
 
 
 def angular_error(pred: Tensor, target: Tensor) -> Tensor:
@@ -61,6 +61,11 @@ class SurfaceNormals(TaskKind):
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _MeanAngle(labelled)
+
+    def draw(self, image, pred: Tensor, classes: list[str] | None):
+        """The usual normals picture, (n + 1) / 2 as RGB, in place of the image."""
+        rgb = ((pred[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return overlay(image, rgb, 1.0)
 
     def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
         """Normals as an RGB PNG, (n + 1) / 2 * 255 per channel (the usual visualisation)."""

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.base import PALETTE, TaskKind, TaskMetric, overlay, register_kind
 from omnicodec.tasks.metrics import MeanIoU
 from omnicodec.tasks.rle import rle_encode
 
@@ -72,6 +72,10 @@ class Segmentation(TaskKind):
         if num_classes is None:
             raise ConfigError("a segmentation task needs num_classes (background excluded)")
         return _MIoU(num_classes + 1, labelled)
+
+    def draw(self, image, pred: Tensor, classes: list[str] | None):
+        mask = pred[0].cpu().numpy()
+        return overlay(image, PALETTE[mask % len(PALETTE)], np.where(mask > 0, 0.55, 0.0).astype(np.float32))
 
     def response(self, pred: Tensor, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
         return mask_response(pred[0].cpu().numpy().astype(np.uint8), ["background", *(classes or [])], options)

@@ -1,0 +1,94 @@
+"""The expensive half of an evaluation, kept separable so it can run anywhere.
+
+Scoring a system on an image means: code it (real bytes), decode what each task receives,
+and run each task's frozen network on it. That half is independent per image, so it splits
+by shard across processes or machines (``omnicodec.jobs.evaluation`` runs it as Ray work
+over shards); the cheap half (accumulating metrics, the paired bootstrap, BD-rate) needs
+every image and runs where the report is written (``omnicodec.eval.evaluate``).
+
+A *record* is plain data: floats and the task networks' predictions. It crosses process
+boundaries without pickling a model, and a system crosses them as its *recipe*
+(``System.recipe``), from which a worker rebuilds it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+from omnicodec.data.loader import iter_samples
+from omnicodec.data.samples import Sample
+from omnicodec.data.shards import resolve_shards
+from omnicodec.errors import OmnicodecError
+from omnicodec.eval.human import msssim
+from omnicodec.eval.systems import System
+from omnicodec.images import psnr
+from omnicodec.model import HUMAN
+from omnicodec.tasks.registry import load_task_net
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The first ``count`` samples of ``shard``: the unit of work a worker gets."""
+
+    shard: str
+    count: int
+
+
+def load_test_set(data: str | list[str], limit: int | None = None) -> tuple[list[Sample], list[Chunk]]:
+    """Every test sample (in shard order, at most ``limit``) and the chunks that cover them."""
+    samples: list[Sample] = []
+    chunks: list[Chunk] = []
+    for shard in resolve_shards(data):
+        if limit is not None and len(samples) >= limit:
+            break
+        got = list(iter_samples(shard))
+        if limit is not None:
+            got = got[: limit - len(samples)]
+        if got:
+            samples.extend(got)
+            chunks.append(Chunk(shard, len(got)))
+    if not samples:
+        raise OmnicodecError(f"{data}: no test samples")
+    return samples, chunks
+
+
+def predict_images(system: System, samples: Sequence[Sample], tasks: Sequence[str],
+                   bar: tqdm | None = None) -> list[dict[str, Any]]:
+    """One record per image: the bits sent, the human view's quality, each task's prediction
+    (task networks load once per process: ``load_task_net`` caches them)."""
+    nets = {t: load_task_net(t) for t in tasks}
+    records = []
+    for s in samples:
+        t0 = time.perf_counter()
+        out = system.run(s, list(tasks))
+        h, w = s.image.shape[-2:]
+        rec: dict[str, Any] = {"bpp": 8 * out.bytes / (h * w), "bpp_estimate": out.bpp_estimate,
+                               "latent_decodes": out.extra.get("latent_decodes", 0)}
+        if HUMAN in out.views and out.bytes:
+            rec["psnr"] = psnr(out.views[HUMAN], s.image[None])
+            rec["ms_ssim"] = msssim(out.views[HUMAN], s.image[None])
+        rec["preds"] = {t: nets[t].predict(out.views[t]) for t in tasks}
+        rec["seconds"] = time.perf_counter() - t0
+        records.append(rec)
+        if bar is not None:
+            bar.update(1)
+    return records
+
+
+# predictor(systems, chunks, samples, tasks, bar) -> records per system, in sample order
+Predictor = Callable[[list[System], list[Chunk], list[Sample], list[str], tqdm], list[list[dict[str, Any]]]]
+
+
+def predict_in_process(systems: list[System], chunks: list[Chunk], samples: list[Sample], tasks: list[str],
+                       bar: tqdm) -> list[list[dict[str, Any]]]:
+    """The default predictor: every system over every sample, here, one after another."""
+    out = []
+    for system in systems:
+        bar.set_description(f"{system.name} {system.label}".strip())
+        out.append(predict_images(system, samples, tasks, bar))
+    return out
