@@ -260,6 +260,60 @@ def test_pascal_context_converter(tmp_path):
     assert s.cls == 4 and int(s.seg.max()) == 5
 
 
+def _pascal_multitask_tree(root, n: int = 3) -> None:
+    """The multi-task PASCAL-Context layout in miniature: semantic masks, human parts,
+    saliency, normals (RGB (n + 1) / 2 * 255)."""
+    for d in ("JPEGImages", "SegmentationClassContext", "human_parts", "sal_distill", "normals_distill"):
+        (root / d).mkdir()
+    for i in range(n):
+        name = f"2008_{i:06d}"
+        Image.new("RGB", (24, 16), "blue").save(root / "JPEGImages" / f"{name}.jpg")
+        mask = np.zeros((16, 24), np.uint8)
+        mask[:, 12:] = 5
+        Image.fromarray(mask).save(root / "SegmentationClassContext" / f"{name}.png")
+        if i < 2:  # parts exist only where people are: the third image has none
+            parts = np.zeros((16, 24), np.uint8)
+            parts[4:8, 2:6] = 3
+            Image.fromarray(parts, "L").save(root / "human_parts" / f"{name}.png")
+        Image.fromarray(np.where(mask > 0, 255, 0).astype(np.uint8)).save(root / "sal_distill" / f"{name}.png")
+        normals = np.zeros((16, 24, 3), np.uint8)
+        normals[..., 0], normals[..., 1], normals[..., 2] = 230, 128, 180  # n_x > 0: facing right
+        Image.fromarray(normals).save(root / "normals_distill" / f"{name}.png")
+
+
+def test_pascal_context_multitask_converter_feeds_the_papers_task_kinds(tmp_path):
+    from omnicodec.tasks.kinds.edges import edge_target
+    from omnicodec.tasks.kinds.normals import from_png
+    from omnicodec.tasks.kinds.saliency import salient
+
+    _pascal_multitask_tree(tmp_path)
+    assert main(["data", "convert", "--from", "pascal-context", "--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    card = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert card["maps"] == {"parts": {"images": 2, "from": "human_parts"}, "sal": {"images": 3, "from": "sal_distill"},
+                            "normals": {"images": 3, "from": "normals_distill"}}
+    a, b, c = iter_samples(str(tmp_path / "out"))
+    assert set(a.maps) == {"parts", "sal", "normals"} and "parts" not in c.maps
+    assert a.maps["parts"].shape == (16, 24) and int(a.maps["parts"][5, 3]) == 3
+    assert salient(a)[:, 12:].all() and not salient(a)[:, :12].any()
+    assert edge_target(a)[:, 11].all()  # no edge.png: the semantic mask's boundary
+    n = from_png(a.maps["normals"])
+    assert n.shape == (3, 16, 24) and float(n[0].mean()) > 0.5
+    flipped = flip(a)  # a mirrored surface faces the other way
+    assert float(from_png(flipped.maps["normals"])[0].mean()) < -0.5
+    batch = make_loader(LoaderConfig(shards=str(tmp_path / "out" / "*.tar"), batch_size=2, crop=16, hflip=False,
+                                     shuffle_buffer=0, num_workers=0), 0, 1)
+    first = next(iter(batch))
+    assert first["maps"]["parts"].shape == (2, 16, 16) and first["maps"]["normals"].shape == (2, 3, 16, 16)
+
+
+def test_pascal_context_matlab_parts_are_refused_naming_the_file(tmp_path, capsys):
+    _pascal_multitask_tree(tmp_path, n=1)
+    (tmp_path / "human_parts" / "2008_000000.png").unlink()
+    (tmp_path / "human_parts" / "2008_000000.mat").write_bytes(b"MATLAB 5.0")
+    assert main(["data", "convert", "--from", "pascal-context", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "human_parts/2008_000000.mat: MATLAB annotations are not read" in capsys.readouterr().err
+
+
 def test_converter_errors_name_the_file(tmp_path):
     (tmp_path / "ann.json").write_text("{not json")
     assert main(["data", "convert", "--from", "coco", "--images", str(tmp_path), "--annotations",

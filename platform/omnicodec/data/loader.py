@@ -46,8 +46,9 @@ class LoaderConfig(Config):
     strict: bool = False
     seed: int = 0
     require: list[str] = Field(default_factory=list, description="members every sample must have")
-    decode: list[str] = Field(default_factory=lambda: ["cls", "seg.png", "json"],
-                              description="members decoded besides the image (inst.png is off: no task reads it)")
+    decode: list[str] = Field(default_factory=lambda: ["cls", "seg.png", "json", "*.png"],
+                              description="members decoded besides the image (inst.png is off: no task reads it; "
+                                          "'*.png': every other dense map, e.g. parts.png, sal.png, normals.png)")
 
 
 def _seed(*parts: Any) -> int:
@@ -121,6 +122,9 @@ def flip(s: Sample) -> Sample:
     s.image = s.image.flip(-1)
     s.seg = s.seg.flip(-1) if s.seg is not None else None
     s.inst = s.inst.flip(-1) if s.inst is not None else None
+    s.maps = {k: v.flip(-1) for k, v in s.maps.items()}
+    if "normals" in s.maps:  # mirrored surfaces face the other way: n_x -> -n_x, stored as (n + 1) / 2 * 255
+        s.maps["normals"][0] = 255 - s.maps["normals"][0]
     if len(s.boxes):
         s.boxes = torch.stack([w - s.boxes[:, 2], s.boxes[:, 1], w - s.boxes[:, 0], s.boxes[:, 3]], 1)
     return s
@@ -136,6 +140,7 @@ def random_crop(s: Sample, size: int, rng: random.Random) -> Sample:
             s.seg = torch.nn.functional.pad(s.seg, (0, pw, 0, ph))
         if s.inst is not None:
             s.inst = torch.nn.functional.pad(s.inst, (0, pw, 0, ph))
+        s.maps = {k: torch.nn.functional.pad(v, (0, pw, 0, ph)) for k, v in s.maps.items()}
         h, w = h + ph, w + pw
     top, left = rng.randint(0, h - size), rng.randint(0, w - size)
     s.image = s.image[:, top : top + size, left : left + size]
@@ -143,6 +148,7 @@ def random_crop(s: Sample, size: int, rng: random.Random) -> Sample:
         s.seg = s.seg[top : top + size, left : left + size]
     if s.inst is not None:
         s.inst = s.inst[top : top + size, left : left + size]
+    s.maps = {k: v[..., top : top + size, left : left + size] for k, v in s.maps.items()}
     if len(s.boxes):
         b = s.boxes - torch.tensor([left, top, left, top], dtype=torch.float32)
         b = b.clamp(0, size)
@@ -165,6 +171,9 @@ def collate(samples: list[Sample], skipped: list | None = None) -> dict[str, Any
         "labels": [s.labels for s in samples],
         "cls": torch.tensor([s.cls for s in samples]) if all(s.cls is not None for s in samples) else None,
         "seg": _stack_as([s.seg for s in samples], torch.int64) if has_seg else None,
+        # dense maps every sample of the batch has, as stored (uint8): the kinds interpret them
+        "maps": {k: torch.stack([s.maps[k] for s in samples]) for k in samples[0].maps
+                 if all(k in s.maps for s in samples)},
     }
     if skipped is not None:
         batch["skipped"], skipped[:] = list(skipped), []

@@ -8,6 +8,9 @@ Members (any subset; ``jpg`` or ``png`` is required):
 ``seg.png`` semantic mask, uint8 class ids (0 = background, k+1 = class k)
 ``inst.png``instance ids, uint8 (0 = none, i = i-th entry of ``json.boxes``)
 ``json``    ``{"boxes": [[x0,y0,x1,y1], ...], "labels": [...], ...}``, pixels
+``*.png``   any other dense per-pixel map a task kind reads, by name: ``parts.png``
+            (part ids), ``sal.png`` (saliency, 0/255), ``edge.png`` (boundaries,
+            0/255), ``normals.png`` (RGB, (n + 1) / 2 * 255), ... -> ``Sample.maps``
 ==========  ==============================================================
 """
 
@@ -70,9 +73,11 @@ class Sample:
     boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))  # N x 4 float, xyxy pixels
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     meta: dict[str, Any] = field(default_factory=dict)
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)  # "parts" -> H x W, "normals" -> 3 x H x W (uint8)
 
 
-ALL_MEMBERS = ("cls", "seg.png", "inst.png", "json")
+ALL_MEMBERS = ("cls", "seg.png", "inst.png", "json", "*.png")  # "*.png": every other dense map
+FIXED_PNG = ("seg.png", "inst.png")
 
 
 def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: tuple[str, ...] = ALL_MEMBERS,
@@ -104,6 +109,13 @@ def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: t
             if mask.shape != (h, w):
                 raise DataError(f"{where}, member '{name}': size {mask.shape} differs from the image's {(h, w)}")
             setattr(out, attr, torch.from_numpy(mask.copy() if uint8 else mask.astype(np.int64)))
+    for name in raw:
+        if name.endswith(".png") and name not in FIXED_PNG and (name in members or "*.png" in members):
+            dense = read_dense_map(raw[name], f"{where}, member '{name}'")
+            if dense.shape[:2] != (h, w):
+                raise DataError(f"{where}, member '{name}': size {dense.shape[:2]} differs from the image's {(h, w)}")
+            t = torch.from_numpy(dense.copy())
+            out.maps[name[: -len(".png")]] = t.permute(2, 0, 1).contiguous() if t.dim() == 3 else t
     if "json" in raw and "json" in members:
         try:
             meta = json.loads(raw["json"])
@@ -115,6 +127,21 @@ def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: t
             raise DataError(f"{where}, member 'json': {len(boxes)} boxes but {len(labels)} labels")
         out.boxes, out.labels, out.meta = boxes, labels, meta
     return out
+
+
+def read_dense_map(data: bytes, where: str) -> np.ndarray:
+    """A map's values as stored: one channel (L, or a palette PNG's INDICES, which are class
+    ids in VOC-style masks), or RGB (normals); never converted through a colour model."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception as e:
+        raise DataError(f"{where}: undecodable image ({type(e).__name__}: {e})") from None
+    if img.mode in ("L", "P"):
+        return np.asarray(img)
+    if img.mode in ("RGB", "RGBA"):
+        return np.asarray(img.convert("RGB"))
+    raise DataError(f"{where}: a dense map must be an 8-bit L, P or RGB PNG, not mode {img.mode}")
 
 
 def _image(data: bytes, where: str, mode: str) -> np.ndarray:

@@ -6,6 +6,7 @@ from omnicodec.tasks.kinds import (
     detection,  # noqa: E402,F401
     edges,  # noqa: E402,F401
     normals,  # noqa: E402,F401
+    parts,  # noqa: E402,F401
     saliency,  # noqa: E402,F401
     segmentation,  # noqa: E402,F401
 )

@@ -1,7 +1,8 @@
 """Boundary detection (PASCAL-Context's "edge" task): an edge probability map scored by
 ODS F-measure (one threshold for the whole set) with a 1-pixel match tolerance, a documented
 proxy for the BSDS benchmark's bipartite matching (which allows ~0.75 % of the diagonal).
-Scene shards carry no edge member: the target is the boundary of the label mask
+The target is ``edge.png`` (> 127) where a sample has one; otherwise (scene shards, and
+PASCAL-Context, whose edges are defined this way) the boundary of the label mask
 (``seg.png``: pixels whose right or lower neighbour has another label)."""
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def boundaries(seg: Tensor) -> Tensor:
     edge[:, :-1] |= seg[:, 1:] != seg[:, :-1]
     edge[:-1, :] |= seg[1:, :] != seg[:-1, :]
     return edge
+
+
+def edge_target(sample: Any) -> Tensor | None:
+    if "edge" in sample.maps:
+        return sample.maps["edge"] > 127
+    return boundaries(sample.seg) if sample.seg is not None else None
 
 
 def _dilate(mask: Tensor) -> Tensor:
@@ -58,7 +65,8 @@ class _ODS(TaskMetric):
     def update(self, pred: Tensor, sample: Any, reference: Any = None) -> None:
         prob = pred[0].float().cpu()
         if self.labelled:
-            target = boundaries(sample.seg) if sample.seg is not None else torch.zeros_like(prob, dtype=torch.bool)
+            target = edge_target(sample)
+            target = target if target is not None else torch.zeros_like(prob, dtype=torch.bool)
         else:
             target = reference[0].float().cpu() >= 0.5
         self.counts.append(match_counts(prob, target))
@@ -80,7 +88,8 @@ class Edges(ProbabilityMapKind):
     metric_labels = {"odsf": "ODS F"}
 
     def target(self, batch: dict[str, Any]) -> Tensor:
-        return torch.stack([boundaries(s) for s in batch["seg"]])
+        maps = batch.get("maps") or {}
+        return maps["edge"] > 127 if "edge" in maps else torch.stack([boundaries(s) for s in batch["seg"]])
 
     def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
         """Class-balanced BCE (HED): edges are a few % of pixels."""

@@ -1,7 +1,8 @@
 """Surface normals (PASCAL-Context's "normals" task): a unit 3-vector per pixel, scored by
 mean angular error in degrees: LOWER is better, so BD-rate and Delta_m flip their sign for
 it. Scene shards carry no normals: the kind is scored label-free, against the network's own
-normals on the original image (labelled data, e.g. PASCAL-Context's, adds ``normals.png``)."""
+normals on the original image. Labelled data carries ``normals.png`` (RGB, (n + 1) / 2 * 255;
+the PASCAL-Context converter writes it from ``normals_distill/``), decoded by ``from_png``."""
 
 from __future__ import annotations
 
@@ -25,12 +26,20 @@ def angular_error(pred: Tensor, target: Tensor) -> Tensor:
     return torch.rad2deg(torch.atan2(sin, (pred * target).sum(0)))
 
 
+def from_png(rgb: Tensor) -> Tensor:
+    """3 x H x W uint8 (n + 1) / 2 * 255 -> unit normals."""
+    return F.normalize(rgb.float() / 127.5 - 1, dim=-3)
+
+
 class _MeanAngle(TaskMetric):
     def __init__(self, labelled: bool):
         self.labelled, self.errors = labelled, []
 
     def update(self, pred: Tensor, sample: Any, reference: Any = None) -> None:
-        target = sample.meta.get("normals") if self.labelled else (None if reference is None else reference[0])
+        if self.labelled:
+            target = from_png(sample.maps["normals"]) if "normals" in sample.maps else None
+        else:
+            target = None if reference is None else reference[0]
         if target is None:
             return
         self.errors.append(float(angular_error(pred[0].float(), target.float()).mean()))
@@ -54,10 +63,11 @@ class SurfaceNormals(TaskKind):
         return F.normalize(output[:, :3].float(), dim=1)
 
     def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
-        target = batch.get("normals")
-        if target is None:
+        maps = batch.get("maps") or {}
+        if "normals" not in maps:
             return super().output_loss(output, batch)
-        return (1 - (F.normalize(output[:, :3], dim=1) * target.to(output.device)).sum(1)).mean()
+        target = from_png(maps["normals"]).to(output.device)
+        return (1 - (F.normalize(output[:, :3], dim=1) * target).sum(1)).mean()
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _MeanAngle(labelled)

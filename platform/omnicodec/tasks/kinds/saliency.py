@@ -1,7 +1,8 @@
 """Salient-object segmentation (PASCAL-Context's "saliency" task): a foreground probability
 map, scored by max F-measure (beta^2 = 0.3, the saliency literature's convention) over 255
-thresholds, and MAE. Scene shards carry no saliency member: the target is the union of the
-object masks (``seg.png`` > 0), so every scene set serves this kind as it is."""
+thresholds, and MAE. The target is ``sal.png`` (> 127) where a sample has one (the
+PASCAL-Context converter writes it from ``sal_distill/``); scene shards carry none, so there
+it is the union of the object masks (``seg.png`` > 0) and every scene set serves the kind."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def f_curve(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
     return f
 
 
+def salient(sample: Any) -> Tensor | None:
+    """The sample's saliency target: ``sal.png`` > 127, else the union of its object masks."""
+    if "sal" in sample.maps:
+        return sample.maps["sal"] > 127
+    return sample.seg > 0 if sample.seg is not None else None
+
+
 class _MaxF(TaskMetric):
     def __init__(self, labelled: bool):
         self.labelled = labelled
@@ -39,7 +47,8 @@ class _MaxF(TaskMetric):
     def update(self, pred: Tensor, sample: Any, reference: Any = None) -> None:
         prob = pred[0].float().cpu().numpy()
         if self.labelled:
-            target = (sample.seg > 0).cpu().numpy() if sample.seg is not None else np.zeros_like(prob, bool)
+            target = salient(sample)
+            target = target.cpu().numpy() if target is not None else np.zeros_like(prob, bool)
         else:
             target = reference[0].float().cpu().numpy() >= 0.5
         self.curves.append(f_curve(prob, target))
@@ -71,7 +80,8 @@ class Saliency(ProbabilityMapKind):
         return SaliencyNet(**kwargs)
 
     def target(self, batch: dict[str, Any]) -> Tensor:
-        return batch["seg"] > 0
+        maps = batch.get("maps") or {}
+        return maps["sal"] > 127 if "sal" in maps else batch["seg"] > 0
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _MaxF(labelled)

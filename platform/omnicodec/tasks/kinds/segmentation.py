@@ -18,11 +18,12 @@ from omnicodec.tasks.rle import rle_encode
 
 
 class _MIoU(TaskMetric):
-    def __init__(self, num_classes: int, labelled: bool):
-        self.labelled, self.m = labelled, MeanIoU(num_classes)
+    def __init__(self, num_classes: int, labelled: bool, kind: Segmentation):
+        self.labelled, self.m, self.kind = labelled, MeanIoU(num_classes), kind
 
     def update(self, pred: Tensor, sample: Any, reference: Any = None) -> None:
-        self.m.update(pred[0], sample.seg if self.labelled else None, None if reference is None else reference[0])
+        self.m.update(pred[0], self.kind.label_mask(sample) if self.labelled else None,
+                      None if reference is None else reference[0])
 
     def result(self) -> dict[str, float]:
         return self.m.result()
@@ -65,13 +66,20 @@ class Segmentation(TaskKind):
     def predict_output(self, output: Tensor) -> Tensor:
         return output.argmax(1)
 
+    def label_mask(self, sample: Any) -> Tensor | None:
+        """The sample's label mask for this kind (``seg.png`` here; subclasses read a map)."""
+        return sample.seg
+
+    def label_batch(self, batch: dict[str, Any]) -> Tensor:
+        return batch["seg"]
+
     def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
-        return F.cross_entropy(output, batch["seg"].to(output.device))
+        return F.cross_entropy(output, self.label_batch(batch).long().to(output.device))
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         if num_classes is None:
-            raise ConfigError("a segmentation task needs num_classes (background excluded)")
-        return _MIoU(num_classes + 1, labelled)
+            raise ConfigError(f"a {self.name} task needs num_classes (background excluded)")
+        return _MIoU(num_classes + 1, labelled, self)
 
     def draw(self, image, pred: Tensor, classes: list[str] | None):
         mask = pred[0].cpu().numpy()

@@ -1,0 +1,69 @@
+"""Do the adaptors pay? Rate/accuracy CURVES on freshly built scenes, with 95 % intervals.
+
+1. ``omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml`` (Ray Tune; skipped when its
+   sweep.json exists): all-in-one adaptors (cls, seg, det) at every bundled quality of
+   ``mbt2018-mean-photo``, one trial per quality. Relaunching resumes an interrupted sweep.
+2. ``omnicodec eval`` as Ray work over shards, on 1000 scenes built with seed 7919 (a seed
+   no training or selection ever used; the report records it and every shard's sha256):
+   the trials' adaptors against the frozen codec at the same qualities, JPEG and WebP at
+   5 qualities each, all on the same images, with paired-bootstrap intervals for every
+   metric, BD-rate and Delta_m, and a picture sheet.
+
+Goal (issue 9): BD-rate against the frozen codec <= -30 % on every task, upper 95 % bound < 0.
+Run: .venv/bin/python benchmarks/bench_curves.py [--limit N] [--extra-adaptors PATH ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from common import machine
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+HOME = os.path.expanduser(os.environ.get("OMNICODEC_HOME", "~/.cache/omnicodec"))
+CLI = os.path.join(os.path.dirname(sys.executable), "omnicodec")
+FRESH_SEED = 7919
+
+
+def _run(args: list[str]) -> None:
+    print("$ omnicodec " + " ".join(args), flush=True)
+    subprocess.run([CLI, *args], check=True, cwd=REPO)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, help="test images (default: all 1000)")
+    ap.add_argument("--sweep", default=os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves.yaml"))
+    ap.add_argument("--extra-adaptors", action="append", default=[],
+                    help="more adaptor checkpoints to put on the same images (ablations)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
+    a = ap.parse_args()
+    print(f"machine: {machine()}")
+    t0 = time.perf_counter()
+    sweep_json = os.path.join(HOME, "sweeps", "curves-photo", "sweep.json")
+    if not os.path.exists(sweep_json):
+        _run(["sweep", a.sweep])
+    trials = json.load(open(sweep_json))["trials"]
+    adaptors = [t["adaptors"] for t in sorted(trials, key=lambda t: t["config"]["codec.quality"]) if t.get("adaptors")]
+    qualities = sorted(t["config"]["codec.quality"] for t in trials)
+    fresh = os.path.join(HOME, "data", f"scenes-fresh-s{FRESH_SEED}")
+    if not os.path.exists(os.path.join(fresh, "test-000019.tar")):
+        _run(["data", "scenes", "--out", fresh, "--train", "0", "--test", "1000", "--seed", str(FRESH_SEED)])
+    args = ["eval", *[x for p in [*adaptors, *a.extra_adaptors] for x in ("--adaptors", p)],
+            "--data", os.path.join(fresh, "test-{000000..000019}.tar"), "--out", a.out,
+            "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
+            "--baseline", "jpeg:5,10,20,35,50", "--baseline", "webp:5,20,40,60,80", "--pictures", "3"]
+    if a.limit:
+        args += ["--limit", str(a.limit)]
+    _run(args)
+    print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {a.out}/report.md")
+
+
+if __name__ == "__main__":
+    main()
