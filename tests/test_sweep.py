@@ -56,3 +56,25 @@ def test_sweep_runs_train_trials_and_reports_the_pareto_front(ray_cluster, scene
     out = tmp_path / "tiny"
     assert json.loads((out / "sweep.json").read_text())["pareto"] == summary["pareto"]
     assert (out / "pareto.png").stat().st_size > 0 and (out / "trials.csv").exists()
+
+
+@pytest.mark.ray
+def test_asha_stops_a_trial_whose_validation_loss_trails(ray_cluster, scenes, tmp_path):
+    """Trials report the objective on a held-out batch (val_loss) at every checkpoint; ASHA
+    stops the trial that trails at its first rung (lambda 50 weighs the task loss 500x more,
+    so its val_loss is far above lambda 0.1's at every report)."""
+    train = _train(scenes)
+    train["run"]["checkpoint_every"], train["optim"]["steps"] = 1, 4
+    cfg = SweepConfig.from_dict({
+        "name": "asha", "storage": str(tmp_path), "train": train,
+        "eval_data": os.path.join(scenes, "test-000000.tar"), "eval_limit": 4,
+        "search": {"lmbda": {"grid": [0.1, 50.0]}},
+        "scheduler": {"kind": "asha", "metric": "val_loss", "grace_period": 1, "reduction_factor": 2,
+                      "validation_images": 2},
+    })
+    summary = run_sweep(cfg)
+    by_lambda = {t["config"]["lmbda"]: t for t in summary["trials"]}
+    assert by_lambda[0.1]["status"] == "done" and by_lambda[0.1]["eval_bpp"] > 0
+    stopped = by_lambda[50.0]
+    assert stopped["status"] == "stopped early" and stopped["reports"] < 4, stopped
+    assert stopped["val_loss"] > 0 and "val_bpp" in stopped and "val_L_cls" in stopped

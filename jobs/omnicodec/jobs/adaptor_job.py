@@ -66,6 +66,13 @@ class TaskSpec(Config):
         return get_task(self.name).to_dict() if self.network is not None else None
 
 
+class ValidationSpec(Config):
+    """A small held-out batch scored at every report: what schedulers (ASHA) stop trials on."""
+
+    shards: str | list[str] = Field(..., description="held-out shards, never the training shards")
+    images: int = Field(8, ge=1, le=256, description="the first N samples (equal sizes), scored at every report")
+
+
 class AdaptorTrainConfig(Config):
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="adaptors"))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=500, lr=1e-3, warmup_steps=20))
@@ -78,6 +85,8 @@ class AdaptorTrainConfig(Config):
                                                        "view, so people watching the same stream lose less")
     train_s_adaptor: bool = Field(True, description="False: decoder-only ablation (one bitstream = the codec's)")
     train_t_adaptors: bool = Field(True, description="False: encoder-only ablation")
+    validation: ValidationSpec | None = Field(None, description="report val_* (objective parts on held-out "
+                                                                "images) at every checkpoint")
 
     @model_validator(mode="after")
     def _tasks(self) -> AdaptorTrainConfig:
@@ -91,6 +100,28 @@ class AdaptorTrainConfig(Config):
     @property
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
+
+
+def _validation_batch(spec: ValidationSpec, crop: int | None) -> dict[str, Any]:
+    """The first ``spec.images`` held-out samples, each cut (with its labels) to the training
+    crop, or else to the largest multiple of 64 pixels the codec codes without padding, at a
+    seeded position: the same batch at every report and in every trial."""
+    import random
+
+    from omnicodec.data.loader import collate, iter_samples, random_crop
+    from omnicodec.errors import DataError
+
+    samples = []
+    for s in iter_samples(spec.shards):
+        side = crop or max(64, min(s.image.shape[-2:]) // 64 * 64)
+        s = random_crop(s, side, random.Random(len(samples)))
+        if samples and s.image.shape != samples[0].image.shape:
+            raise DataError(f"validation: sample '{s.key}' in {s.url} is {tuple(s.image.shape[1:])}, the first is "
+                            f"{tuple(samples[0].image.shape[1:])}: validation images must share one size")
+        samples.append(s)
+        if len(samples) == spec.images:
+            break
+    return collate(samples)
 
 
 class AdaptorTrainJob(Job):
@@ -117,6 +148,26 @@ class AdaptorTrainJob(Job):
 
     def batches(self, segment: int) -> Iterator[Any]:
         return make_loader(self.config.data, self.rank, self.world_size, segment)
+
+    def validate(self) -> dict[str, float]:
+        """The objective's parts (bpp, each task's loss, the total) on the held-out images,
+        without gradients and with a fixed seed, so reports of one run, and of the trials of
+        a sweep, are comparable: ``val_loss``, ``val_bpp``, ``val_L_<task>``."""
+        spec = self.config.validation
+        if spec is None:
+            return {}
+        if getattr(self, "_val_batch", None) is None:
+            self._val_batch = _validation_batch(spec, self.config.data.crop)
+        model = self.unwrapped()
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(0)
+                self.objective(model, self._val_batch["image"].to(self.device), self._val_batch)
+        finally:
+            model.train(was)
+        return {f"val_{k}": v for k, v in self.objective.parts.items()}
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         x = batch["image"].to(self.device)

@@ -75,6 +75,10 @@ class Job:
     def export(self, directory: str) -> None:
         """Write the job's deliverable (adaptor checkpoint, weights) into ``directory``."""
 
+    def validate(self) -> dict[str, float]:
+        """Metrics on held-out data, added to each report on rank 0 (none by default)."""
+        return {}
+
     # shared helpers ------------------------------------------------------------
     @property
     def steps(self) -> int:
@@ -169,6 +173,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         elapsed += seconds
         means.update(step=step, steps_per_s=n / seconds, lr=float(job.scheduler.get_last_lr()[0]),
                      resumed_from=resumed_from, train_s=elapsed)
+        if rank == 0:
+            means.update(job.validate())
         _report(job, step, means, rank, elapsed)
         tracker.segment(step, means)
     if tracker.reported == 0:

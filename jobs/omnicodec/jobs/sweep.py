@@ -53,6 +53,20 @@ class SearchDim(Config):
         return tune.randint(*self.randint)
 
 
+class SchedulerSpec(Config):
+    """Early stopping: ASHA on a metric every trial reports at each checkpoint. Trials get a
+    validation batch (``validation_images`` of ``eval_data``) and report ``val_loss``,
+    ``val_bpp`` and ``val_L_<task>``; stop on ``val_loss`` when trials share lambda and task
+    weights (searching widths, families, learning rates), on a ``val_L_<task>`` otherwise."""
+
+    kind: Literal["asha"] = "asha"
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    grace_period: int = Field(2, ge=1, description="reports every trial gets before it can be stopped")
+    reduction_factor: float = Field(2.0, gt=1)
+    validation_images: int = Field(8, ge=1, le=256)
+
+
 class SweepConfig(Config):
     name: str = "sweep"
     storage: str = Field(os.path.join(DEFAULT_HOME, "sweeps"))
@@ -67,6 +81,7 @@ class SweepConfig(Config):
     eval_data: str | list[str] = Field(..., description="held-out shards for the objectives")
     eval_limit: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
+    scheduler: SchedulerSpec | None = Field(None, description="early stopping (e.g. {kind: asha, metric: val_loss})")
 
     def base_train(self) -> dict[str, Any]:
         import yaml
@@ -96,6 +111,8 @@ def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
     cfg = SweepConfig.from_dict(sweep)
     trial_id = tune.get_context().get_trial_id()
     train = apply_overrides(cfg.base_train(), [f"{k}={json.dumps(v)}" for k, v in config.items()])
+    if cfg.scheduler is not None and not train.get("validation"):
+        train["validation"] = {"shards": cfg.eval_data, "images": cfg.scheduler.validation_images}
     train.setdefault("run", {})
     train["run"].update(name=f"{cfg.name}-{trial_id}", storage=storage.join(cfg.storage, cfg.name, "trials"))
     tcfg = AdaptorTrainConfig.from_dict(train, source=f"trial {trial_id}")
@@ -108,7 +125,8 @@ def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
     point = report["points"][0]
     tune.report({"eval_bpp": point["bpp"], "eval_score": float(sum(point["primary"].values()) / len(point["primary"])),
                  **{f"eval_{t}": v for t, v in point["primary"].items()}, "eval_psnr": point["psnr"] or 0.0,
-                 "adaptors": result.metrics["adaptors"], "trainable": sum(p.numel() for p in model.parameters())})
+                 "adaptors": result.metrics["adaptors"], "trainable": sum(p.numel() for p in model.parameters()),
+                 **{k: v for k, v in result.metrics.items() if k.startswith("val_")}})  # what a scheduler reads
 
 
 def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
@@ -139,6 +157,16 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         from ray.tune.search.optuna import OptunaSearch
 
         search_alg = OptunaSearch(metric=["eval_bpp", "eval_score"], mode=["min", "max"])
+    scheduler = None
+    if cfg.scheduler is not None:
+        from ray.tune.schedulers import ASHAScheduler
+
+        # A trial reports once per checkpoint, then once more with its evaluation: max_t leaves
+        # that last report alone (ASHA stops every trial that reaches max_t).
+        reports = max(1, -(-train_cfg.optim.steps // train_cfg.run.checkpoint_every))
+        sch = cfg.scheduler
+        scheduler = ASHAScheduler(metric=sch.metric, mode=sch.mode, max_t=reports + 1,
+                                  grace_period=min(sch.grace_period, reports), reduction_factor=sch.reduction_factor)
     trainable = tune.with_resources(partial(_trial, sweep=cfg.to_dict()), {"cpu": cfg.trial_cpus})
     path = storage.join(cfg.storage, cfg.name)
     if tune.Tuner.can_restore(path):
@@ -146,7 +174,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     else:
         tuner = tune.Tuner(
             trainable, param_space=space,
-            tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=search_alg,
+            tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=search_alg, scheduler=scheduler,
                                         max_concurrent_trials=cfg.max_concurrent_trials,
                                         time_budget_s=cfg.time_budget_s),
             run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage)),
@@ -155,7 +183,10 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     trials = []
     for r in grid:
         m = r.metrics or {}
+        status = "error" if r.error else ("done" if m.get("eval_bpp") is not None else "stopped early")
         trials.append({"trial": os.path.basename(r.path), "config": r.config, "error": str(r.error) if r.error else None,
+                       "status": status, "reports": m.get("training_iteration"),
+                       **({k: m[k] for k in m if k.startswith("val_")} if status == "stopped early" else {}),
                        **{k: m.get(k) for k in ("eval_bpp", "eval_score", "eval_psnr", "trainable", "adaptors")},
                        **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}})
     ok = [t for t in trials if t["eval_bpp"] is not None]
@@ -249,7 +280,7 @@ def sweep_command(a: argparse.Namespace) -> None:
         t.add_column(c)
     for tr in sorted(summary["trials"], key=lambda r: (r["eval_bpp"] is None, r["eval_bpp"] or 0)):
         mark = "*" if tr["trial"] in summary["pareto"] else ""
-        t.add_row(mark + tr["trial"][:24], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else "error",
+        t.add_row(mark + tr["trial"][:24], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else tr["status"],
                   f"{tr['eval_score']:.4f}" if tr["eval_score"] is not None else "", param_label(tr["config"]))
     Console(width=120).print(t)
     print(f"report: {storage.join(cfg.storage, cfg.name, 'sweep.json')} (pareto.png, trials.csv)")
