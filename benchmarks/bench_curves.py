@@ -10,7 +10,7 @@
    metric, BD-rate and Delta_m, and a picture sheet.
 
 Goal (issue 9): BD-rate against the frozen codec <= -30 % on every task, upper 95 % bound < 0.
-Run: .venv/bin/python benchmarks/bench_curves.py [--limit N] [--extra-adaptors PATH ...]
+Run: .venv/bin/python benchmarks/bench_curves.py [--limit N] [--adaptors PATH ...]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import time
 
 from common import machine
+from omnicodec import zoo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -40,22 +41,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, help="test images (default: all 1000)")
     ap.add_argument("--sweep", default=os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves.yaml"))
-    ap.add_argument("--extra-adaptors", action="append", default=[],
-                    help="more adaptor checkpoints to put on the same images (ablations)")
+    ap.add_argument("--adaptors", action="append", default=[],
+                    help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
-    sweep_json = os.path.join(HOME, "sweeps", "curves-photo", "sweep.json")
-    if not os.path.exists(sweep_json):
-        _run(["sweep", a.sweep])
-    trials = json.load(open(sweep_json))["trials"]
-    adaptors = [t["adaptors"] for t in sorted(trials, key=lambda t: t["config"]["codec.quality"]) if t.get("adaptors")]
-    qualities = sorted(t["config"]["codec.quality"] for t in trials)
+    adaptors = a.adaptors
+    if not adaptors:
+        sweep_json = os.path.join(HOME, "sweeps", "curves-photo", "sweep.json")
+        if not os.path.exists(sweep_json):
+            _run(["sweep", a.sweep])  # resumes an interrupted sweep
+        trials = json.load(open(sweep_json))["trials"]
+        adaptors = [t["adaptors"] for t in sorted(trials, key=lambda t: t["config"]["codec.quality"]) if t.get("adaptors")]
+    qualities = sorted(c["quality"] for c in zoo.available()
+                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
     fresh = os.path.join(HOME, "data", f"scenes-fresh-s{FRESH_SEED}")
     if not os.path.exists(os.path.join(fresh, "test-000019.tar")):
         _run(["data", "scenes", "--out", fresh, "--train", "0", "--test", "1000", "--seed", str(FRESH_SEED)])
-    args = ["eval", *[x for p in [*adaptors, *a.extra_adaptors] for x in ("--adaptors", p)],
+    args = ["eval", *[x for p in adaptors for x in ("--adaptors", p)],
             "--data", os.path.join(fresh, "test-{000000..000019}.tar"), "--out", a.out,
             "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
             "--baseline", "jpeg:5,10,20,35,50", "--baseline", "webp:5,20,40,60,80", "--pictures", "3"]

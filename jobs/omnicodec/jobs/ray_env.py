@@ -30,6 +30,21 @@ def apply_local_env() -> None:
         os.environ.setdefault(k, v)
 
 
+def use_token_if_available() -> None:
+    """Ray 2.60 clusters started with ``ray start`` require a token by default
+    ($RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); switch this client to token
+    mode when one exists and the user chose no mode, so joining such a cluster just works."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # other Ray versions: the environment variable alone
+        if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs: Any):
     """Join ``address`` (``auto``, ``ray://...``) or start a local loopback-only Ray.
 
@@ -48,6 +63,7 @@ def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs
         kwargs.setdefault("logging_level", logging.ERROR)
     kwargs.setdefault("log_to_driver", True)
     if address:
+        use_token_if_available()
         ctx = ray.init(address=address, **kwargs)
     else:
         kwargs.setdefault("include_dashboard", False)

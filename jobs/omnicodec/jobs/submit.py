@@ -43,26 +43,14 @@ def runtime_env(root: str | None = None) -> dict[str, Any]:
     }
 
 
-def _use_token_if_available() -> None:
-    """Ray 2.60 clusters require a token by default ($RAY_AUTH_TOKEN or ~/.ray/auth_token);
-    switch this client to token mode when one exists and the user chose no mode."""
-    try:
-        from ray._private.authentication.authentication_token_setup import (
-            maybe_enable_token_auth_if_token_available,
-        )
-    except ImportError:  # other Ray versions: the environment variable alone
-        if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(os.path.expanduser("~/.ray/auth_token")):
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
-        return
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-
-
 def submit(address: str, args: list[str], wait: bool = True, timeout_s: float | None = None) -> tuple[str, str]:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     if not args:
         raise OmnicodecError("nothing to run: give an omnicodec command after --, e.g. -- train spec.yaml")
-    _use_token_if_available()
+    from omnicodec.jobs.ray_env import use_token_if_available
+
+    use_token_if_available()
     client = JobSubmissionClient(address)
     job_id = client.submit_job(entrypoint="python -m omnicodec.cli " + shlex.join(args), runtime_env=runtime_env(),
                                metadata={"omnicodec": "1"})
