@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
+    ap.add_argument("--bundle", action="store_true",
+                    help="copy each evaluated adaptor set into the zoo as adaptors-photo-q<N>, with a card")
+    ap.add_argument("--skip-eval", action="store_true", help="reuse the report in --out (with --bundle)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
@@ -65,8 +68,44 @@ def main() -> None:
             "--baseline", "jpeg:5,10,20,35,50", "--baseline", "webp:5,20,40,60,80", "--pictures", "3"]
     if a.limit:
         args += ["--limit", str(a.limit)]
-    _run(args)
+    if not a.skip_eval:
+        _run(args)
+    if a.bundle:
+        bundle(adaptors, os.path.join(a.out, "report.json"), " ".join(["omnicodec", *args]))
     print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {a.out}/report.md")
+
+
+def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
+    """Each adaptor set into ``zoo/weights/adaptors-photo-q<N>/`` with ``card.json``: how it
+    was trained (config, training shards' sha256), how it was measured (the evaluation
+    command, the test set's provenance) and its operating point with 95 % intervals."""
+    import shutil
+
+    from omnicodec.data.shards import shard_hashes
+    from omnicodec.model import OmniCodec
+
+    report = json.load(open(report_json))
+    points = {p["label"]: p for p in report["points"] if p["system"] == "all-in-one"}
+    for location in adaptors:
+        model = OmniCodec.from_checkpoint(location)
+        q = model.codec.spec.quality
+        name = f"adaptors-photo-q{q}"
+        (point,) = [p for label, p in points.items() if f" q{q} " in f" {label} "]
+        dest = zoo.WEIGHTS_DIR / name
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(location, dest)
+        cfg = model.metadata.get("config", {})
+        card = {"name": name, "kind": "adaptors", "codec": f"{model.codec.spec.arch} q{q}",
+                "tasks": model.tasks, "lmbda": model.metadata.get("lmbda"),
+                "command": "omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml  (the trial with codec.quality="
+                           f"{q}; relaunching resumes an interrupted sweep)",
+                "train_config": cfg, "train_data": {"shards_sha256": shard_hashes(cfg["data"]["shards"])},
+                "evaluation": {"command": eval_command, "images": report["images"],
+                               "provenance": report["provenance"], "bootstrap": report["bootstrap"]},
+                "metrics": {k: point[k] for k in ("bpp", "psnr", "primary", "ci")},
+                "parameters": sum(p.numel() for p in model.parameters())}
+        (dest / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+        print(f"bundled {name}: {point['bpp']:.3f} bpp, {point['primary']}")
 
 
 if __name__ == "__main__":

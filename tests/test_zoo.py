@@ -46,3 +46,29 @@ def test_missing_weights_name_what_is_there(cards_only, monkeypatch):
     monkeypatch.setattr("sys.path", [])
     with pytest.raises(CheckpointError, match="is not in"):
         zoo.weights_file(NAME)
+
+
+ADAPTOR_SETS = sorted(p.name for p in zoo.WEIGHTS_DIR.glob("adaptors-*") if p.is_dir())
+
+
+@pytest.mark.parametrize("name", ADAPTOR_SETS)
+def test_every_bundled_adaptor_set_codes_on_its_bundled_codec(name, photo):
+    """Each bundled adaptor set loads onto the bundled codec it names (both fingerprints are
+    checked on load), codes an image into ONE stream and decodes every task from it; a set
+    with a card states the operating point it was measured at, with intervals."""
+    import json
+
+    from omnicodec.model import OmniCodec
+
+    model = OmniCodec.from_checkpoint(f"zoo:{name}")
+    card = zoo.card(f"codec-{model.codec.spec.arch}-q{model.codec.spec.quality}")
+    assert model.codec.fingerprint == card["fingerprint"]
+    x = photo[:, :128, :128]
+    out = model.decode(model.encode(x).to_bytes(), tasks=model.tasks)
+    assert set(out) == set(model.tasks)
+    card_file = zoo.WEIGHTS_DIR / name / "card.json"
+    if card_file.exists():
+        c = json.loads(card_file.read_text())
+        assert c["codec"] == f"{model.codec.spec.arch} q{model.codec.spec.quality}" and c["metrics"]["bpp"] > 0
+        assert all(c["metrics"]["ci"][t] for t in model.tasks)
+        assert c["evaluation"]["provenance"]["shards_sha256"]
