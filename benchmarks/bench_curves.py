@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
+    ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
+    ap.add_argument("--webp", default="5,20,40,60,80", help="WebP qualities ('' for none)")
     ap.add_argument("--bundle", action="store_true",
                     help="copy each evaluated adaptor set into the zoo as adaptors-photo-q<N>, with a card")
     ap.add_argument("--skip-eval", action="store_true", help="reuse the report in --out (with --bundle)")
@@ -65,7 +67,8 @@ def main() -> None:
     args = ["eval", *[x for p in adaptors for x in ("--adaptors", p)],
             "--data", os.path.join(fresh, "test-{000000..000019}.tar"), "--out", a.out,
             "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
-            "--baseline", "jpeg:5,10,20,35,50", "--baseline", "webp:5,20,40,60,80", "--pictures", "3"]
+            *(["--baseline", f"jpeg:{a.jpeg}"] if a.jpeg else []), *(["--baseline", f"webp:{a.webp}"] if a.webp else []),
+            "--pictures", "3"]
     if a.limit:
         args += ["--limit", str(a.limit)]
     if not a.skip_eval:

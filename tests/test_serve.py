@@ -62,13 +62,15 @@ def server(ray_cluster, checkpoints, wait_healthy):
         "tasks": {"cls": {"versions": checkpoints, "default": "v1", "autoscaling": fast, "max_batch_size": 4},
                   "seg": {"versions": {"v1": checkpoints["v1"]}}, "det": {"versions": {"v1": checkpoints["v1"]}}},
     }
-    url = deploy({"http_options": {"host": "127.0.0.1", "port": port},
-                  "applications": [{"name": "omnicodec", "route_prefix": "/", "args": args}]})
-    client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"})
-    wait_healthy(client, 120)
-    yield client
-    client.close()
-    serve.shutdown()
+    try:  # a failed start must not leave replicas holding the session cluster's CPUs
+        url = deploy({"http_options": {"host": "127.0.0.1", "port": port},
+                      "applications": [{"name": "omnicodec", "route_prefix": "/", "args": args}]})
+        client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"})
+        wait_healthy(client, 120)
+        yield client
+        client.close()
+    finally:
+        serve.shutdown()
 
 
 @pytest.fixture(scope="module")

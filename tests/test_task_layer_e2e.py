@@ -99,8 +99,8 @@ def test_five_task_adaptors_are_served_with_each_kinds_json(five_task_run, tmp_p
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = config_for_adaptors(adaptors, [f"http_options.port={port}", "auth.token=tok"])
-    url = deploy(config)
-    try:
+    try:  # a failed start must not leave replicas holding the session cluster's CPUs
+        url = deploy(config)
         import skimage.data
         from PIL import Image
 
