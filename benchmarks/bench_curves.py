@@ -89,7 +89,10 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
 
     report = json.load(open(report_json))
     points = {p["label"]: p for p in report["points"] if p["system"] == "all-in-one"}
+    from omnicodec.adaptors.checkpoint import resolve
+
     for location in adaptors:
+        location = resolve(location)  # a run folder -> its newest checkpoint's adaptors/
         model = OmniCodec.from_checkpoint(location)
         q = model.codec.spec.quality
         name = f"adaptors-photo-q{q}"
