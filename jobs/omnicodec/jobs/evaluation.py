@@ -19,6 +19,8 @@ import ray
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor
 
+READY_TIMEOUT_S = 60.0
+
 
 @ray.remote
 class EvalWorker:
@@ -34,6 +36,9 @@ class EvalWorker:
             register_task(task_from_definition(d))
         self.systems: OrderedDict[str, Any] = OrderedDict()
         self.keep = keep
+
+    def ready(self) -> bool:
+        return True
 
     def _system(self, recipe: dict[str, Any]):
         from omnicodec.eval.systems import system_from_recipe
@@ -59,6 +64,22 @@ class EvalWorker:
         return where, predict_images(self._system(recipe), samples, tasks)
 
 
+def _start_pool(n: int, cpus_per_worker: float, definitions: list[dict[str, Any]],
+                timeout_s: float = READY_TIMEOUT_S) -> list[Any]:
+    """Up to ``n`` actors; those the cluster cannot place within ``timeout_s`` (CPUs held by
+    other work) are dropped rather than waited on forever. None placed is an error."""
+    pool = [EvalWorker.options(num_cpus=cpus_per_worker).remote(max(1, int(cpus_per_worker)), definitions)
+            for _ in range(n)]
+    refs = {a.ready.remote(): a for a in pool}
+    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    for ref in pending:
+        ray.kill(refs[ref])
+    if not ready:
+        raise OmnicodecError(f"no evaluation worker started within {timeout_s:.0f} s: each needs {cpus_per_worker:g} "
+                             f"CPU and the cluster has {ray.available_resources().get('CPU', 0):g} free")
+    return [refs[r] for r in ready]
+
+
 def ray_predictor(cpus_per_worker: float = 1.0, workers: int | None = None) -> Predictor:
     """A predictor that runs every (system, shard) as Ray work on ``workers`` actors
     (default: as many as the cluster's CPUs allow at ``cpus_per_worker`` each)."""
@@ -72,8 +93,7 @@ def ray_predictor(cpus_per_worker: float = 1.0, workers: int | None = None) -> P
                                  "not from a checkpoint location (build them with source=... or evaluate in-process)")
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_worker))
         definitions = [get_task(t).to_dict() for t in tasks if t not in BUNDLED]
-        pool = [EvalWorker.options(num_cpus=cpus_per_worker).remote(max(1, int(cpus_per_worker)), definitions)
-                for _ in range(n)]
+        pool = _start_pool(n, cpus_per_worker, definitions)
         # system-major order: consecutive units of one actor tend to reuse the system it built
         todo = [((i, j), s.recipe, c) for i, s in enumerate(systems) for j, c in enumerate(chunks)]
         out: list[list[list[dict[str, Any]] | None]] = [[None] * len(chunks) for _ in systems]
