@@ -44,18 +44,8 @@ def sheet_row(system: System, sample: Sample, tasks: Sequence[str]) -> list[Imag
         info = get_task(t)
         pred = load_task_net(t).predict(out.views[t])
         drawn = info.task_kind.draw(to_pil(out.views[t][0]), pred, info.resolved_classes()[1])
-        tiles.append(_tile(drawn, []))
-        _label_bottom(tiles[-1], f"{t} ({rate})")
+        tiles.append(caption(_tile(drawn, []), [f"{t} ({rate})"], bottom=True))
     return tiles
-
-
-def _label_bottom(tile: Image.Image, text: str) -> None:
-    from PIL import ImageDraw
-
-    d = ImageDraw.Draw(tile)
-    box = d.textbbox((3, tile.size[1] - 13), text)
-    d.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(0, 0, 0))
-    d.text((3, tile.size[1] - 13), text, fill=(255, 255, 255))
 
 
 def picture_sheet(systems: Sequence[System], samples: Sequence[Sample], tasks: Sequence[str]) -> bytes:

@@ -46,7 +46,6 @@ class System:
 class AllInOne(System):
     def __init__(self, model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None):
         self.model, self.label, self.name = model, label, name
-        self.latent_decodes = 0
         self.recipe = {"kind": "all-in-one", "checkpoint": source} if source else None
 
     @torch.no_grad()
@@ -54,7 +53,6 @@ class AllInOne(System):
         x = sample.image[None]
         data = self.model.encode(x).to_bytes()
         stream, y_hat = self.model.decode_latent(data)  # entropy-decode ONCE for all tasks
-        self.latent_decodes += 1
         self.model.check_stream_adaptor(stream)
         views = self.model.reconstruct(stream, y_hat, tasks, human=True)
         return Decoded(len(data), views, self.model.estimate_bpp(x), extra={"latent_decodes": 1})

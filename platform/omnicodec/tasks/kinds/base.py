@@ -149,15 +149,16 @@ PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0,
                     [0, 128, 128], [220, 190, 255], [170, 110, 40], [128, 0, 0], [170, 255, 195]], np.uint8)
 
 
-def caption(image: Image.Image, lines: list[str]) -> Image.Image:
-    """``lines`` in white on a dark band at the top left of ``image`` (drawn in place)."""
+def caption(image: Image.Image, lines: list[str], bottom: bool = False) -> Image.Image:
+    """``lines`` in white on a dark band at the top (or bottom) left of ``image`` (in place)."""
     from PIL import ImageDraw
 
     d = ImageDraw.Draw(image)
+    top = image.size[1] - 2 - 11 * len(lines) if bottom else 2
     for i, line in enumerate(lines):
-        box = d.textbbox((3, 2 + 11 * i), line)
+        box = d.textbbox((3, top + 11 * i), line)
         d.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(0, 0, 0))
-        d.text((3, 2 + 11 * i), line, fill=(255, 255, 255))
+        d.text((3, top + 11 * i), line, fill=(255, 255, 255))
     return image
 
 
