@@ -2,7 +2,9 @@
 
 1. ``omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml`` (Ray Tune; skipped when its
    sweep.json exists): all-in-one adaptors (cls, seg, det) at every bundled quality of
-   ``mbt2018-mean-photo``, one trial per quality. Relaunching resumes an interrupted sweep.
+   ``mbt2018-mean-photo``, one trial per quality; ``curves-lambda.yaml``: the low-rate end
+   (quality 2, smaller lambda); ``curves-pertask.yaml``: one adaptor set per task at quality 2
+   (the per-task baseline, its three bitstreams counted). Relaunching resumes a sweep.
 2. ``omnicodec eval`` as Ray work over shards, on 1000 scenes built with seed 7919 (a seed
    no training or selection ever used; the report records it and every shard's sha256):
    the trials' adaptors against the frozen codec at the same qualities, JPEG and WebP at
@@ -37,6 +39,31 @@ def _run(args: list[str]) -> None:
     subprocess.run([CLI, *args], check=True, cwd=REPO)
 
 
+LAMBDA = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-lambda.yaml")
+PERTASK = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-pertask.yaml")
+
+
+def _trials(name: str, spec: str) -> list[dict]:
+    """A sweep's finished trials (running the sweep first when it never finished: it resumes)."""
+    sweep_json = os.path.join(HOME, "sweeps", name, "sweep.json")
+    if not os.path.exists(sweep_json):
+        _run(["sweep", spec])
+    return [t for t in json.load(open(sweep_json))["trials"] if t.get("adaptors")]
+
+
+def _trial_adaptors(name: str, spec: str) -> list[str]:
+    """Adaptor folders of a sweep's trials, ordered by quality then lambda."""
+    def order(t: dict) -> tuple:
+        return t["config"].get("codec.quality", 2), -t["config"].get("lmbda", 2.0)
+
+    return [t["adaptors"] for t in sorted(_trials(name, spec), key=order)]
+
+
+def _single_from_sweep() -> list[str]:
+    """TASK=ADAPTORS for each trial of the per-task sweep (one task per trial)."""
+    return [f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in _trials("curves-photo-pertask", PERTASK)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, help="test images (default: all 1000)")
@@ -44,6 +71,8 @@ def main() -> None:
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
+    ap.add_argument("--single", action="append", default=[], metavar="TASK=CKPT",
+                    help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweep)")
     ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
     ap.add_argument("--webp", default="5,20,40,60,80", help="WebP qualities ('' for none)")
     ap.add_argument("--bundle", action="store_true",
@@ -52,13 +81,8 @@ def main() -> None:
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
-    adaptors = a.adaptors
-    if not adaptors:
-        sweep_json = os.path.join(HOME, "sweeps", "curves-photo", "sweep.json")
-        if not os.path.exists(sweep_json):
-            _run(["sweep", a.sweep])  # resumes an interrupted sweep
-        trials = json.load(open(sweep_json))["trials"]
-        adaptors = [t["adaptors"] for t in sorted(trials, key=lambda t: t["config"]["codec.quality"]) if t.get("adaptors")]
+    adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA)]
+    single = a.single or _single_from_sweep()
     qualities = sorted(c["quality"] for c in zoo.available()
                        if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
     fresh = os.path.join(HOME, "data", f"scenes-fresh-s{FRESH_SEED}")
@@ -68,6 +92,7 @@ def main() -> None:
             "--data", os.path.join(fresh, "test-{000000..000019}.tar"), "--out", a.out,
             "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
             *(["--baseline", f"jpeg:{a.jpeg}"] if a.jpeg else []), *(["--baseline", f"webp:{a.webp}"] if a.webp else []),
+            *(["--baseline", f"single:{','.join(single)}@q2 λ=2"] if single else []),
             "--pictures", "3"]
     if a.limit:
         args += ["--limit", str(a.limit)]
@@ -95,16 +120,19 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
         location = resolve(location)  # a run folder -> its newest checkpoint's adaptors/
         model = OmniCodec.from_checkpoint(location)
         q = model.codec.spec.quality
-        name = f"adaptors-photo-q{q}"
-        (point,) = [p for label, p in points.items() if f" q{q} " in f" {label} "]
+        lmbda = model.metadata.get("lmbda", 2.0)
+        name = f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}")
+        (point,) = [p for label, p in points.items() if f" q{q} λ={lmbda:g} " in f" {label} "]
         dest = zoo.WEIGHTS_DIR / name
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(location, dest)
         cfg = model.metadata.get("config", {})
         card = {"name": name, "kind": "adaptors", "codec": f"{model.codec.spec.arch} q{q}",
                 "tasks": model.tasks, "lmbda": model.metadata.get("lmbda"),
-                "command": "omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml  (the trial with codec.quality="
-                           f"{q}; relaunching resumes an interrupted sweep)",
+                "command": (f"omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml  (the trial with codec.quality={q}"
+                            if lmbda == 2.0 else
+                            f"omnicodec sweep jobs/omnicodec/jobs/specs/curves-lambda.yaml  (the trial with lmbda={lmbda:g}")
+                           + "; relaunching resumes an interrupted sweep)",
                 "train_config": cfg, "train_data": {"shards_sha256": shard_hashes(cfg["data"]["shards"])},
                 "evaluation": {"command": eval_command, "images": report["images"],
                                "provenance": report["provenance"], "bootstrap": report["bootstrap"]},

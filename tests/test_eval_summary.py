@@ -38,3 +38,30 @@ def test_delta_m_is_the_mean_relative_gain_in_percent():
     assert delta_m({"cls": 0.6}, {"cls": 0.5}) == pytest.approx(20.0)
     assert delta_m({"err": 0.4}, {"err": 0.5}, {"err": False}) == pytest.approx(20.0)
     assert delta_m({"cls": 0.6}, {"cls": None}) is None
+
+
+def test_rate_at_equal_metrics_is_the_hardest_tasks_rate_with_its_bound():
+    """The bits a curve needs to match a point on every task: log-rate interpolated in the
+    metric, the hardest task deciding; below the curve's cheapest point it is an upper bound."""
+    from omnicodec.eval.summary import rate_at_value
+
+    curve = [{"bpp": 0.1, "value": 0.50}, {"bpp": 0.4, "value": 0.70}]
+    assert rate_at_value(curve, 0.60) == (pytest.approx(0.2), False)  # geometric midpoint: log-rate linear
+    assert rate_at_value(curve, 0.40) == (0.1, True)
+    assert rate_at_value(curve, 0.80) == (None, False)
+    errors = [{"bpp": 0.1, "value": 30.0}, {"bpp": 0.4, "value": 10.0}]  # lower is better
+    assert rate_at_value(errors, 20.0, higher_is_better=False) == (pytest.approx(0.2), False)
+
+
+def test_summary_reports_our_rate_for_a_baselines_accuracy_on_every_task():
+    from omnicodec.eval.evaluate import summarize
+
+    ours = [{"system": "all-in-one", "label": f"p{i}", "bpp": b, "psnr": 30.0, "primary": {"cls": c, "seg": s}}
+            for i, (b, c, s) in enumerate([(0.1, 0.50, 0.30), (0.4, 0.70, 0.40)])]
+    per_task = {"system": "per-task adaptors", "label": "3 streams", "bpp": 0.6, "psnr": 30.0,
+                "primary": {"cls": 0.60, "seg": 0.38}}
+    rows = summarize([*ours, per_task], ["cls", "seg"])["at_equal_metrics"]
+    (row,) = rows
+    # cls 0.60 needs 0.2 bpp; seg 0.38 needs 0.1 * 4 ** 0.8: seg is the harder task and decides
+    assert row["ours_bpp"] == pytest.approx(0.1 * 4 ** 0.8) and not row["upper_bound"]
+    assert row["ratio"] == pytest.approx(0.1 * 4 ** 0.8 / 0.6)

@@ -106,3 +106,40 @@ def test_an_error_metric_gets_the_same_bd_rate_sign_and_delta_m_direction():
     assert bd_rate(anchor, test, higher_is_better=False)["bd_rate"] == pytest.approx(-50.0, abs=1e-6)
     assert value_at_rate(anchor, 0.2, higher_is_better=False) == pytest.approx(30.0)
     assert delta_m({"normals": 15.0}, {"normals": 20.0}, {"normals": False}) == pytest.approx(25.0)
+
+
+def test_map_resamples_equal_pycocotools_accumulate_on_the_drawn_images():
+    """The bootstrap's vectorized accumulate (one area range, one detection cap) gives exactly
+    what pycocotools' own ``accumulate`` gives for the same drawn images, duplicates included."""
+    import contextlib
+    import io
+
+    from omnicodec.tasks.metrics import MeanAP
+
+    rng = np.random.default_rng(11)
+    ap = MeanAP(3)
+    for _ in range(25):
+        n_gt = int(rng.integers(0, 4))
+        xy = rng.uniform(0, 40, (n_gt, 2))
+        gt = torch.from_numpy(np.concatenate([xy, xy + rng.uniform(8, 24, (n_gt, 2))], 1)).float()
+        labels = torch.from_numpy(rng.integers(0, 3, n_gt))
+        n_dt = int(rng.integers(0, 6))
+        base = gt[rng.integers(0, max(n_gt, 1), n_dt)] if n_gt else torch.full((n_dt, 4), 5.0) + torch.tensor([0, 0, 9, 9])
+        dets = {"boxes": base + torch.from_numpy(rng.normal(0, 3, (n_dt, 4))).float(),
+                "scores": torch.from_numpy(rng.random(n_dt)).float(), "labels": torch.from_numpy(rng.integers(0, 3, n_dt))}
+        ap.update([dets], [gt], [labels], (64, 64))
+    idx = resample_indices(25, 6, seed=3)
+    ev = ap._evaluated()
+    per, ids = list(ev.evalImgs), list(ev._paramsEval.imgIds)
+    n_img, n_area, n_cat = len(ids), len(ev._paramsEval.areaRng), len(ev._paramsEval.catIds)
+    for key in ("map", "map50"):
+        expected = []
+        for row in idx:
+            ev.evalImgs = [per[k * n_area * n_img + a * n_img + i] for k in range(n_cat) for a in range(n_area) for i in row]
+            ev.params.imgIds = ev._paramsEval.imgIds = [ids[i] for i in row]
+            with contextlib.redirect_stdout(io.StringIO()):
+                ev.accumulate()
+            prec = ev.eval["precision"][:, :, :, 0, -1]
+            prec = prec[0] if key == "map50" else prec
+            expected.append(prec[prec > -1].mean())
+        assert ap.bootstrap(key, idx) == pytest.approx(np.array(expected), abs=1e-12), key

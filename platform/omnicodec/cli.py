@@ -189,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pictures", type=int, default=3, metavar="N",
                    help="picture sheet of the first N test images at two rates: the original, the human view "
                         "and each task's view with its predictions drawn (0: none; default 3)")
+    s.add_argument("--records-cache", default=os.path.join(HOME, "eval-records"), metavar="DIR",
+                   help="keep each system's per-image records here and reuse them when the same weights meet "
+                        "the same shard bytes and tasks again: a new checkpoint is compared with a dozen "
+                        "baselines without coding them again (default: %(default)s)")
+    s.add_argument("--no-records-cache", action="store_true", help="compute every system's records afresh")
 
     # coding ----------------------------------------------------------------------
     s = cmd("encode", "images -> omnicodec bitstreams",

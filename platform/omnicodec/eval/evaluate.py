@@ -19,7 +19,7 @@ from omnicodec.data.samples import Sample
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
-from omnicodec.eval.summary import bd_rate, delta_m, value_at_rate
+from omnicodec.eval.summary import bd_rate, delta_m, rate_at_value, value_at_rate
 from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, Original, PerTaskAdaptors, System, WebP
 from omnicodec.eval.tasks import TaskScorer
 from omnicodec.model import OmniCodec
@@ -166,7 +166,40 @@ def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str =
         if base != test_system:
             vals = [r["delta_m"][base] for r in out["at_equal_rate"] if r["delta_m"][base] is not None]
             out["delta_m"][base] = float(np.mean(vals)) if vals else None
+    out["at_equal_metrics"] = [_rate_ratio(pt, ours, tasks) for base, pts in systems.items() if base != test_system
+                               for pt in pts]
     return out
+
+
+def _rate_needed(curve: list[dict[str, Any]], target: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]:
+    """Bits ``curve`` needs to match ``target`` on EVERY task: the hardest task decides, and
+    the figure is an upper bound when that task's target lies below the curve's cheapest point."""
+    need = [rate_at_value(_curve_points(curve, t), target[t], _higher_is_better(t)) for t in tasks]
+    if any(r is None for r, _ in need):
+        return None, False
+    return max(need, key=lambda n: n[0])
+
+
+def _rate_ratio(base_pt: dict[str, Any], ours: list[dict[str, Any]], tasks: list[str]) -> dict[str, Any]:
+    """Rate of the test curve at the baseline point's task metrics (all tasks at least as good),
+    as a ratio to the baseline point's rate, with its paired-bootstrap interval. ``upper_bound``:
+    the test curve's cheapest point already beats the baseline, so the true ratio is lower."""
+    need, upper = _rate_needed(ours, base_pt["primary"], tasks)
+    row = {"baseline": base_pt["system"], "label": base_pt["label"], "bpp": base_pt["bpp"],
+           "ours_bpp": need, "ratio": None if need is None else need / base_pt["bpp"], "upper_bound": upper}
+    rows = min([_resampled([base_pt], t) for t in tasks] + [_resampled(ours, t) for t in tasks])
+    if need is None or rows == 0 or base_pt["bpp"] <= 0:
+        return row
+    draws = []
+    for r in range(rows):
+        curve = [{"bpp": float(p["_draws"]["bpp"][r]), "primary": {t: float(p["_draws"][t][r]) for t in tasks}}
+                 for p in ours]
+        got, _ = _rate_needed(curve, {t: float(base_pt["_draws"][t][r]) for t in tasks}, tasks)
+        if got is not None:
+            draws.append(got / float(base_pt["_draws"]["bpp"][r]))
+    if len(draws) >= 0.5 * rows:
+        row["ci"] = _interval(np.array(draws))
+    return row
 
 
 def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: list[str]) -> list[float] | None:
@@ -184,14 +217,25 @@ def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: lis
 def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str], out_dir: str | None,
                    limit: int | None = None, progress: bool = True, meta: dict | None = None,
                    resamples: int = 1000, seed: int = DEFAULT_SEED, det_resamples: int = DET_RESAMPLES,
-                   predictor: Predictor | None = None, pictures: int = 0) -> dict[str, Any]:
+                   predictor: Predictor | None = None, pictures: int = 0,
+                   records_cache: str | None = None) -> dict[str, Any]:
     """Score every system on the same test images. ``predictor`` does the per-image work
     (default: in this process; ``omnicodec.jobs.evaluation.ray_predictor``: Ray work over
     shards); scoring, intervals and the report happen here. ``pictures``: a picture sheet
-    of that many test images at two rates (``omnicodec.eval.sheet``) joins the report."""
+    of that many test images at two rates (``omnicodec.eval.sheet``) joins the report.
+    ``records_cache``: a folder where per-image records of systems with a recipe are kept
+    and reused (``omnicodec.eval.record_cache``: keyed by weights, shard bytes and tasks)."""
     samples, chunks = load_test_set(data, limit)
     t0 = time.perf_counter()
-    records, original = _predict_all(systems, chunks, samples, tasks, predictor or predict_in_process, progress)
+    provenance = data_provenance(data)
+    predictor = predictor or predict_in_process
+    cache = None
+    if records_cache:
+        from omnicodec.eval.record_cache import RecordCache
+
+        cache = RecordCache(records_cache, tasks, provenance["shards_sha256"])
+        predictor = cache.wrap(predictor)
+    records, original = _predict_all(systems, chunks, samples, tasks, predictor, progress)
     refs = {t: [r["preds"][t] for r in original] for t in tasks}
     clean = _clean_scores(original, samples, tasks)
     det_resamples = min(resamples, det_resamples)
@@ -203,10 +247,12 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
     report = {"data": data if isinstance(data, str) else list(data), "images": len(samples), "tasks": tasks,
               "bootstrap": {"resamples": resamples, "det_resamples": det_resamples, "seed": seed,
                             "method": "paired percentile bootstrap over images (same resamples for every system)"},
+              **({"records_cache": {"dir": cache.root, "reused": cache.reused, "computed": cache.computed}}
+                 if cache else {}),
               "clean": clean, "points": points, "summary": summary,
               "latent_decodes_per_image": {p["label"]: p["latent_decodes"] / len(samples)
                                            for p in points if p["system"] == "all-in-one"},
-              "provenance": data_provenance(data),
+              "provenance": provenance,
               "seconds": round(time.perf_counter() - t0, 1), **(meta or {})}
     if out_dir is not None:
         from omnicodec.eval.report import write_report
@@ -318,5 +364,9 @@ def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) 
             lam = f" λ={meta['lmbda']:g}" if "lmbda" in meta else ""
             s.label = f"{s.label} q{s.model.codec.spec.quality}{lam}"
     report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
-                            pictures=a.pictures)
+                            pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache)
     print_summary(report)
+    cache = report.get("records_cache")
+    if cache and cache["reused"]:
+        print(f"records of {len(cache['reused'])} systems reused from {cache['dir']} "
+              f"({len(cache['computed'])} computed; --no-records-cache to recompute all)")

@@ -94,6 +94,19 @@ def summary_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[li
                 rows.append([r["label"], _f(r["bpp"]), *[_f(r["ours"][t], 3) for t in tasks], base,
                              *[_f(vals[t], 3) for t in tasks], dm])
         out.append(("Task accuracy at equal rate, and the multi-task gain Delta_m", head, rows))
+    if s.get("at_equal_metrics"):
+        head = ["baseline", "point", "baseline bpp", "all-in-one bpp", "rate ratio [95 %]"]
+        rows = []
+        for r in s["at_equal_metrics"]:
+            if r["ratio"] is None:
+                ratio = "n/a (not reached)"
+            else:
+                ci = r.get("ci")
+                ratio = ("<= " if r["upper_bound"] else "") + f"{r['ratio']:.2f}x" + \
+                    (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+            rows.append([r["baseline"], r["label"], _f(r["bpp"]), _f(r["ours_bpp"]), ratio])
+        out.append(("Bits all-in-one needs to match each baseline point on EVERY task (the hardest task decides; "
+                    "<= : all-in-one's cheapest point already beats it)", head, rows))
     return out
 
 

@@ -68,6 +68,21 @@ def value_at_rate(points: list[dict[str, Any]], bpp: float, higher_is_better: bo
     return sign * float(np.interp(np.log(bpp), np.log(r), m))
 
 
+def rate_at_value(points: list[dict[str, Any]], value: float, higher_is_better: bool = True) -> tuple[float | None, bool]:
+    """The bpp at which a curve first reaches ``value``: log-rate linear in the metric between
+    frontier points. Returns (bpp, upper_bound): when even the curve's cheapest point beats
+    ``value``, its rate is an upper bound (the curve would reach it for fewer bits, unmeasured);
+    (None, False) when the curve never reaches it."""
+    sign = 1.0 if higher_is_better else -1.0
+    r, m = _curve(points, "value", higher_is_better)
+    v = sign * value
+    if len(r) == 0 or v > m.max():
+        return None, False
+    if v <= m[0]:
+        return float(r[0]), True
+    return float(np.exp(np.interp(v, m, np.log(r)))), False
+
+
 def delta_m(test: dict[str, float], base: dict[str, float], higher_is_better: dict[str, bool] | None = None) -> float | None:
     """Delta_m = mean_t s_t (M_t - M_b,t) / M_b,t, in % (s_t = +1 when higher is better)."""
     terms = []
