@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from omnicodec.data.loader import iter_samples
@@ -57,27 +58,54 @@ def load_test_set(data: str | list[str], limit: int | None = None) -> tuple[list
     return samples, chunks
 
 
+# images per task-network call (coding is per image). Measured on 2 cores, 1 thread per worker,
+# 192 px scenes, cls+seg+det: batch 4 = 79 ms/img, 1 = 89, 16 = 126-140 (cache-bound on CPU).
+BATCH = 4
+
+
 def predict_images(system: System, samples: Sequence[Sample], tasks: Sequence[str],
-                   bar: tqdm | None = None) -> list[dict[str, Any]]:
+                   bar: tqdm | None = None, batch: int = BATCH) -> list[dict[str, Any]]:
     """One record per image: the bits sent, the human view's quality, each task's prediction
-    (task networks load once per process: ``load_task_net`` caches them)."""
+    (task networks load once per process: ``load_task_net`` caches them). Each image is coded
+    on its own (its bytes are its own); each task's network then sees a batch of views."""
     nets = {t: load_task_net(t) for t in tasks}
-    records = []
-    for s in samples:
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(samples), batch):
+        group, views = samples[start:start + batch], []
+        for s in group:
+            t0 = time.perf_counter()
+            out = system.run(s, list(tasks))
+            h, w = s.image.shape[-2:]
+            rec: dict[str, Any] = {"bpp": 8 * out.bytes / (h * w), "bpp_estimate": out.bpp_estimate,
+                                   "latent_decodes": out.extra.get("latent_decodes", 0)}
+            if HUMAN in out.views and out.bytes:
+                rec["psnr"] = psnr(out.views[HUMAN], s.image[None])
+                rec["ms_ssim"] = msssim(out.views[HUMAN], s.image[None])
+            rec["seconds"] = time.perf_counter() - t0
+            records.append(rec)
+            views.append(out.views)
         t0 = time.perf_counter()
-        out = system.run(s, list(tasks))
-        h, w = s.image.shape[-2:]
-        rec: dict[str, Any] = {"bpp": 8 * out.bytes / (h * w), "bpp_estimate": out.bpp_estimate,
-                               "latent_decodes": out.extra.get("latent_decodes", 0)}
-        if HUMAN in out.views and out.bytes:
-            rec["psnr"] = psnr(out.views[HUMAN], s.image[None])
-            rec["ms_ssim"] = msssim(out.views[HUMAN], s.image[None])
-        rec["preds"] = {t: nets[t].predict(out.views[t]) for t in tasks}
-        rec["seconds"] = time.perf_counter() - t0
-        records.append(rec)
+        preds = {t: _predict_batch(nets[t], [v[t] for v in views]) for t in tasks}
+        share = (time.perf_counter() - t0) / len(group)
+        for i, rec in enumerate(records[start:]):
+            rec["preds"] = {t: preds[t][i] for t in tasks}
+            rec["seconds"] += share
         if bar is not None:
-            bar.update(1)
+            bar.update(len(group))
     return records
+
+
+def _predict_batch(net, views: list) -> list[Any]:
+    """Per-image predictions from one batched call when the views share a shape and the
+    network answers batch-first (a tensor, or a list with one entry per image); otherwise
+    one call per image."""
+    if len({tuple(v.shape) for v in views}) == 1:
+        out = net.predict(torch.cat(views))
+        if isinstance(out, torch.Tensor) and out.shape[:1] == (len(views),):
+            return [out[i:i + 1] for i in range(len(views))]
+        if isinstance(out, list) and len(out) == len(views):
+            return [[o] for o in out]
+    return [net.predict(v) for v in views]
 
 
 # predictor(systems, chunks, samples, tasks, bar) -> records per system, in sample order
