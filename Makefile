@@ -4,7 +4,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export WANDB_MODE ?= offline
 
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast test-cluster bench
 
 setup:
 	@scripts/setup.sh
@@ -13,7 +13,12 @@ demo: setup
 	.venv/bin/omnicodec demo
 
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -m "not cluster"
+
+# multi-node training with a node lost, Serve with replicas killed: each drill starts its own
+# loopback Ray (about 3 minutes on 2 cores); CI runs it after `make test`
+test-cluster: setup
+	.venv/bin/python -m pytest -q -m cluster
 
 # the unit lane: no Ray cluster, nothing slow (about 2 minutes on 2 cores)
 test-fast: setup

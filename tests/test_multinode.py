@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 
 
 def test_training_survives_losing_a_workers_node_and_resumes_on_a_new_one():
@@ -29,3 +29,27 @@ def test_training_survives_losing_a_workers_node_and_resumes_on_a_new_one():
     assert report["killed_node"] in report["nodes_before"]
     assert report["killed_node"] not in report["nodes_after"] and report["replacement_node"] in report["nodes_after"]
     assert 0 < report["resumed_from"] < 12 and report["resumed_from"] % 2 == 0  # a checkpoint, not step 0
+    assert report["resumed_from"] >= report["checkpoint_at_kill"]  # the newest: at most one interval lost
+
+
+def test_serve_loses_no_request_to_a_dead_task_replica_and_only_in_flight_ones_to_a_dead_router():
+    """A bounded load (4 clients, real HTTP on 127.0.0.1) while the cls replica, then the router
+    replica, is SIGKILLed: the router retries a task call whose replica died, Serve brings both
+    back, and only requests in flight on the dead router may fail."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-m", "omnicodec.serve.chaos", "--seconds", "5", "--concurrency", "4",
+                           "--port", str(port)], capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(lines[-1])
+    phases = report["phases"]
+    assert phases["baseline"]["failed"] == 0 and phases["baseline"]["sent"] > 0
+    assert phases["task replica killed"]["failed"] == 0, phases["task replica killed"]
+    assert phases["router killed"]["failed"] <= 4, phases["router killed"]  # at most the requests in flight
+    assert report["task_kill"]["healthy_again_after_s"] is not None
+    assert report["router_kill"]["healthy_again_after_s"] is not None
+    assert phases["router killed"]["sent"] > phases["router killed"]["failed"]  # serving again afterwards

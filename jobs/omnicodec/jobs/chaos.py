@@ -30,13 +30,13 @@ from omnicodec.jobs.ray_env import apply_local_env
 NODE = {"node_ip_address": "127.0.0.1", "include_dashboard": False, "object_store_memory": 120 * 1024 * 1024}
 
 
-def registered_checkpoints(run_dir: str) -> int:
-    """Checkpoints Ray Train's controller registered (what a restart restores from)."""
+def registered_checkpoints(run_dir: str) -> list[int]:
+    """Steps of the checkpoints Ray Train's controller registered (what a restart restores from)."""
     try:
         with open(os.path.join(run_dir, "checkpoint_manager_snapshot.json")) as f:
-            return len(json.load(f)["checkpoint_results"])
-    except (OSError, ValueError, KeyError):
-        return 0
+            return [int(r["metrics"]["step"]) for r in json.load(f)["checkpoint_results"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def train_worker_nodes(cluster) -> dict[int, str]:
@@ -101,13 +101,14 @@ def node_loss_drill(shards: str, storage: str, steps: int = 12, every: int = 2, 
         report: dict[str, Any] = {"drill": name, "steps": steps, "checkpoint_every": every}
         if kill:
             run_dir = os.path.join(storage, name)
-            _wait(lambda: registered_checkpoints(run_dir) >= 1 or not thread.is_alive(), timeout_s, "first checkpoint")
+            _wait(lambda: bool(registered_checkpoints(run_dir)) or not thread.is_alive(), timeout_s, "first checkpoint")
             if not thread.is_alive():
                 raise RuntimeError(f"training ended before its first checkpoint: {box['result'].error}")
             _wait(lambda: len(set(train_worker_nodes(cluster).values())) == 2, 60, "workers on two nodes")
             before = train_worker_nodes(cluster)
             victim = next(n for n in cluster.worker_nodes if n.node_id == sorted(before.values())[0])
             t_kill = time.perf_counter()
+            report["checkpoint_at_kill"] = max(registered_checkpoints(run_dir))
             cluster.remove_node(victim, allow_graceful=False)
             replacement = cluster.add_node(**NODE, num_cpus=1)
             report.update(killed_node=victim.node_id, replacement_node=replacement.node_id,

@@ -70,6 +70,9 @@ def _mount_offline_docs(app: FastAPI) -> None:
 _mount_offline_docs(api)
 
 
+TASK_RETRIES = 2  # per task call, when its replica died mid-request
+
+
 @serve.deployment
 class TaskDeployment:
     """g_s + one task's T-Adaptors (any of its versions, multiplexed) + the frozen network."""
@@ -115,7 +118,19 @@ class Router:
         self.handles = handles
 
     async def _call(self, task: str, version: str, y_hat: torch.Tensor, header: dict, fmt: str) -> dict:
-        return await self.handles[task].options(multiplexed_model_id=version).predict.remote(y_hat, header, fmt)
+        """One task's answer. A task replica that dies with this request in flight (a lost node,
+        an OOM kill) is retried on another or on its replacement: inference is idempotent, so
+        the client never sees the failure (``task_retries`` in /v1/stats counts them)."""
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        for attempt in range(TASK_RETRIES + 1):
+            try:
+                return await self.handles[task].options(multiplexed_model_id=version).predict.remote(y_hat, header, fmt)
+            except (RayActorError, ActorUnavailableError):
+                if attempt == TASK_RETRIES:
+                    raise
+                self.core.stats["task_retries"] += 1
+        raise AssertionError("unreachable")
 
     async def _body(self, request: Request) -> bytes:
         limit = self.config.max_request_bytes
