@@ -43,10 +43,12 @@ LAMBDA = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-lambda.yaml")
 PERTASK = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-pertask.yaml")
 
 
-def _trials(name: str, spec: str) -> list[dict]:
+def _trials(name: str, spec: str, run_missing: bool = True) -> list[dict]:
     """A sweep's finished trials (running the sweep first when it never finished: it resumes)."""
     sweep_json = os.path.join(HOME, "sweeps", name, "sweep.json")
     if not os.path.exists(sweep_json):
+        if not run_missing:
+            return []
         _run(["sweep", spec])
     return [t for t in json.load(open(sweep_json))["trials"] if t.get("adaptors")]
 
@@ -60,8 +62,10 @@ def _trial_adaptors(name: str, spec: str) -> list[str]:
 
 
 def _single_from_sweep() -> list[str]:
-    """TASK=ADAPTORS for each trial of the per-task sweep (one task per trial)."""
-    return [f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in _trials("curves-photo-pertask", PERTASK)]
+    """TASK=ADAPTORS for each trial of the per-task sweep (one task per trial), when it ran
+    (``omnicodec sweep jobs/omnicodec/jobs/specs/curves-pertask.yaml``)."""
+    trials = _trials("curves-photo-pertask", PERTASK, run_missing=False)
+    return [f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in trials]
 
 
 def main() -> None:

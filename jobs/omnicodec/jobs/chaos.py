@@ -39,21 +39,41 @@ def registered_checkpoints(run_dir: str) -> list[int]:
         return []
 
 
-def train_worker_nodes(cluster) -> dict[int, str]:
-    """Ray Train worker processes (pid) -> the node whose raylet spawned them."""
+def process_nodes(cluster, tag: str) -> dict[int, str]:
+    """Processes whose command line contains ``tag`` (Ray titles workers ``ray::ClassName``)
+    -> the node whose raylet spawned them: where the cluster really placed the work."""
     import psutil
 
     raylets = {n.all_processes["raylet"][0].process.pid: n.node_id
                for n in [cluster.head_node, *cluster.worker_nodes]}
     out = {}
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if "RayTrainWorker" not in " ".join(p.info["cmdline"] or []):
+        if tag not in " ".join(p.info["cmdline"] or []):
             continue
         for parent in p.parents():
             if parent.pid in raylets:
                 out[p.info["pid"]] = raylets[parent.pid]
                 break
     return out
+
+
+def train_worker_nodes(cluster) -> dict[int, str]:
+    """Ray Train worker processes (pid) -> their node."""
+    return process_nodes(cluster, "RayTrainWorker")
+
+
+def loopback_cluster(worker_nodes: int = 2, cpus_per_node: float = 1):
+    """A head without CPUs and ``worker_nodes`` nodes, all real raylets on 127.0.0.1."""
+    from ray.cluster_utils import Cluster
+
+    # The nodes start in this process without a token; a token left in ~/.ray by another
+    # cluster would switch the driver to token mode and the GCS would drop its actors
+    # ("Actor may be already destroyed"), so the drill's client matches its nodes.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0})
+    for _ in range(worker_nodes):
+        cluster.add_node(**NODE, num_cpus=cpus_per_node)
+    return cluster
 
 
 def _wait(predicate, timeout_s: float, what: str) -> None:
@@ -68,12 +88,7 @@ def node_loss_drill(shards: str, storage: str, steps: int = 12, every: int = 2, 
                     timeout_s: float = 480) -> dict[str, Any]:
     """Train on a 1 + 2 node loopback cluster; with ``kill``, lose a worker's node mid-run."""
     apply_local_env()
-    # The nodes start in this process without a token; a token left in ~/.ray by another
-    # cluster would switch the driver to token mode and the GCS would drop its actors
-    # ("Actor may be already destroyed"), so the drill's client matches its nodes.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
-    from ray.cluster_utils import Cluster
 
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
     from omnicodec.jobs.ray_env import init_ray
@@ -89,10 +104,8 @@ def node_loss_drill(shards: str, storage: str, steps: int = 12, every: int = 2, 
         "tasks": [{"name": "cls", "loss": "label"}, {"name": "seg", "loss": "distill"}],
         "lmbda": 1.0,
     }, source="chaos drill")
-    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0})
+    cluster = loopback_cluster(2, 1)
     try:
-        for _ in range(2):
-            cluster.add_node(**NODE, num_cpus=1)
         init_ray(address=cluster.address)
         box: dict[str, Any] = {}
         t0 = time.perf_counter()

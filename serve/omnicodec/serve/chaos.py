@@ -9,6 +9,10 @@ the deployment healthy again plus ``--seconds``. Per phase (requests counted whe
 complete): sent and failed, p50/p90/p99 latency (the perf_analyzer convention), and how long
 until the killed deployment was healthy again. One JSON line on stdout.
 
+``python -m omnicodec.serve.chaos multinode``: the app on a loopback multi-node Ray (a
+CPU-less head with the one HTTP proxy, two 1-CPU nodes): where each replica landed, answers
+from it, then the node under the cls replica lost and the answers after Serve re-placed it.
+
 Expected: a dead task replica costs no failed request (the router retries a task call whose
 replica died, on the replacement); a dead router loses at most the requests in flight on it.
 """
@@ -87,7 +91,6 @@ def _kill_and_time(deployment: str, timeout_s: float) -> dict[str, Any]:
     """SIGKILL the deployment's replica; seconds until a new replica process runs and Serve
     reports the deployment healthy again (its constructor loaded the models)."""
     import psutil
-    from ray import serve
 
     before = replica_pids(deployment)
     if not before:
@@ -96,8 +99,7 @@ def _kill_and_time(deployment: str, timeout_s: float) -> dict[str, Any]:
     for pid in before:
         psutil.Process(pid).kill()
     while time.perf_counter() - t0 < timeout_s:
-        status = serve.status().applications["omnicodec"].deployments[deployment].status
-        if replica_pids(deployment) - before and str(status).endswith("HEALTHY") and "UN" not in str(status):
+        if replica_pids(deployment) - before and _healthy(deployment):
             return {"killed": deployment, "replicas_killed": len(before),
                     "healthy_again_after_s": round(time.perf_counter() - t0, 1)}
         time.sleep(0.2)
@@ -119,9 +121,11 @@ def _stream() -> bytes:
 
 def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8765,
                       recovery_timeout_s: float = 120.0) -> dict[str, Any]:
+    from omnicodec.jobs.ray_env import apply_local_env, init_ray
+
+    apply_local_env()  # before Ray is imported: it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import
     from ray import serve
 
-    from omnicodec.jobs.ray_env import init_ray
     from omnicodec.serve.run import config_for_adaptors, deploy
 
     token = secrets.token_hex(16)
@@ -152,6 +156,64 @@ def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8
         serve.shutdown()
 
 
+def serve_multinode_drill(port: int = 8766, requests: int = 6) -> dict[str, Any]:
+    """Serve on a loopback multi-node Ray: replicas land on both worker nodes and answer; the
+    node under the cls replica is then lost and Serve re-places it on the survivor."""
+    from omnicodec.jobs.ray_env import apply_local_env
+
+    apply_local_env()  # before Ray is imported: it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import
+    import httpx
+    import ray
+    from ray import serve
+
+    from omnicodec.jobs.chaos import loopback_cluster, process_nodes
+    from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.serve.run import config_for_adaptors, deploy
+
+    token = secrets.token_hex(16)
+    cluster = loopback_cluster(2, 1)
+    try:
+        init_ray(address=cluster.address)
+        one = [f"tasks.{t}.autoscaling.{k}=1" for t in ("cls", "seg", "det") for k in ("min_replicas", "max_replicas")]
+        cfg = config_for_adaptors("zoo:adaptors-demo", [f"http_options.port={port}", f"auth.token={token}", *one])
+        serve.start(http_options=cfg["http_options"], proxy_location="HeadOnly")  # one proxy: one port per machine
+        url = deploy(cfg)
+        _wait_ready(url, token)
+        data = _stream()
+
+        def placement() -> dict[str, str]:
+            return {d: node for d in ("router", "task-cls", "task-seg", "task-det")
+                    for node in process_nodes(cluster, f"ServeReplica:omnicodec:{d}").values()}
+
+        def ask() -> list[int]:
+            with httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as c:
+                return [c.post("/v1/analyze", params={"tasks": "cls,seg,det"}, content=data).status_code
+                        for _ in range(requests)]
+
+        report: dict[str, Any] = {"placement": placement(), "statuses": ask()}
+        victim = next(n for n in cluster.worker_nodes if n.node_id == report["placement"]["task-cls"])
+        cluster.remove_node(victim, allow_graceful=False)
+        report["killed_node"] = victim.node_id
+        deadline = time.time() + 180
+        while time.time() < deadline and not (placement().get("task-cls") not in (None, victim.node_id)
+                                              and _healthy("task-cls") and _healthy("router")):
+            time.sleep(0.5)
+        report["placement_after"] = placement()
+        report["statuses_after"] = ask()
+        return report
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def _healthy(deployment: str) -> bool:
+    from ray import serve
+
+    status = str(serve.status().applications["omnicodec"].deployments[deployment].status)
+    return status.endswith("HEALTHY") and "UN" not in status
+
+
 def _stats(url: str, token: str) -> dict[str, Any]:
     import httpx
 
@@ -174,11 +236,15 @@ def _wait_ready(url: str, token: str, timeout_s: float = 180) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m omnicodec.serve.chaos", description=__doc__.splitlines()[0])
+    ap.add_argument("drill", nargs="?", choices=["replica-loss", "multinode"], default="replica-loss")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each of the three phases")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--port", type=int, default=int(os.environ.get("OMNICODEC_DRILL_PORT", 8765)))
     a = ap.parse_args(argv)
-    print(json.dumps(serve_fault_drill(a.seconds, a.concurrency, a.port)), flush=True)
+    if a.drill == "multinode":
+        print(json.dumps(serve_multinode_drill(a.port)), flush=True)
+    else:
+        print(json.dumps(serve_fault_drill(a.seconds, a.concurrency, a.port)), flush=True)
     sys.exit(0)
 
 
