@@ -85,3 +85,27 @@ def test_records_round_trip_tensors_arrays_and_nesting(tmp_path):
     assert np.array_equal(back[0]["preds"]["seg"], records[0]["preds"]["seg"])
     assert back[0]["preds"]["pair"] == (1, [2.5, "x"])
     assert cache.get("cd" * 32) is None
+
+
+def test_an_interrupted_evaluation_keeps_the_systems_it_finished(test_shards, tmp_path):
+    from omnicodec.eval.evaluate import build_systems, run_evaluation
+    from omnicodec.eval.predict import predict_in_process
+
+    cache = str(tmp_path / "records")
+    systems, tasks = build_systems([("ours", "zoo:adaptors-demo")], ["jpeg:30"], str(tmp_path))
+
+    def dies_on_the_last_system(systems, chunks, samples, tasks, bar, on_done=None):
+        def done(i, records):
+            on_done(i, records)
+            if i == len(systems) - 2:
+                raise KeyboardInterrupt  # the user gives up during the last system
+        return predict_in_process(systems, chunks, samples, tasks, bar, on_done=done)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(systems, test_shards, tasks, None, progress=False, resamples=0,
+                       predictor=dies_on_the_last_system, records_cache=cache)
+    asked: list[str] = []
+    again = run_evaluation(systems, test_shards, tasks, None, progress=False, resamples=0,
+                           predictor=_counting(asked), records_cache=cache)
+    assert again["records_cache"]["reused"] == ["original clean", "all-in-one ours"]
+    assert asked == ["JPEG Q30"]

@@ -17,7 +17,7 @@ from typing import Any
 import ray
 
 from omnicodec.errors import OmnicodecError
-from omnicodec.eval.predict import Chunk, Predictor
+from omnicodec.eval.predict import Chunk, OnDone, Predictor
 
 READY_TIMEOUT_S = 60.0
 
@@ -84,7 +84,8 @@ def ray_predictor(cpus_per_worker: float = 1.0, workers: int | None = None) -> P
     """A predictor that runs every (system, shard) as Ray work on ``workers`` actors
     (default: as many as the cluster's CPUs allow at ``cpus_per_worker`` each)."""
 
-    def predict(systems, chunks: list[Chunk], samples, tasks: list[str], bar) -> list[list[dict[str, Any]]]:
+    def predict(systems, chunks: list[Chunk], samples, tasks: list[str], bar,
+                on_done: OnDone | None = None) -> list[list[dict[str, Any]]]:
         from omnicodec.tasks.registry import BUNDLED, get_task
 
         missing = [f"{s.name} {s.label}".strip() for s in systems if s.recipe is None]
@@ -108,6 +109,8 @@ def ray_predictor(cpus_per_worker: float = 1.0, workers: int | None = None) -> P
                 (i, j), records = ray.get(done[0])
                 del running[done[0]]
                 out[i][j] = records
+                if on_done is not None and all(r is not None for r in out[i]):
+                    on_done(i, [r for chunk in out[i] for r in chunk])  # type: ignore[union-attr]
                 bar.set_description(f"{systems[i].name} {systems[i].label}".strip())
                 bar.update(len(records))
         finally:

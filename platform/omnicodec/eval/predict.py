@@ -108,15 +108,20 @@ def _predict_batch(net, views: list) -> list[Any]:
     return [net.predict(v) for v in views]
 
 
-# predictor(systems, chunks, samples, tasks, bar) -> records per system, in sample order
-Predictor = Callable[[list[System], list[Chunk], list[Sample], list[str], tqdm], list[list[dict[str, Any]]]]
+# predictor(systems, chunks, samples, tasks, bar[, on_done=]) -> records per system, in sample order.
+# ``on_done(i, records)``, when given, is called as soon as system i's records are complete
+# (the records cache stores them then: an interrupted evaluation keeps what it finished).
+Predictor = Callable[..., list[list[dict[str, Any]]]]
+OnDone = Callable[[int, list[dict[str, Any]]], None]
 
 
 def predict_in_process(systems: list[System], chunks: list[Chunk], samples: list[Sample], tasks: list[str],
-                       bar: tqdm) -> list[list[dict[str, Any]]]:
+                       bar: tqdm, on_done: OnDone | None = None) -> list[list[dict[str, Any]]]:
     """The default predictor: every system over every sample, here, one after another."""
     out = []
-    for system in systems:
+    for i, system in enumerate(systems):
         bar.set_description(f"{system.name} {system.label}".strip())
         out.append(predict_images(system, samples, tasks, bar))
+        if on_done is not None:
+            on_done(i, out[-1])
     return out

@@ -16,6 +16,7 @@ metadata: reading a cache entry never unpickles anything.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import posixpath
@@ -169,16 +170,25 @@ class RecordCache:
                     self.reused.append(f"{systems[i].name} {systems[i].label}".strip())
                     bar.update(len(out[i]))
             todo = [i for i, o in enumerate(out) if o is None]
+
+            def store(k: int, records: list[dict[str, Any]]) -> None:
+                i = todo[k]
+                if keys[i] and i not in stored:
+                    start = 0
+                    for key, c in zip(keys[i], chunks):
+                        self.put(key, records[start:start + c.count])
+                        start += c.count
+                    stored.add(i)
+
+            stored: set[int] = set()
             if todo:
-                fresh = inner([systems[i] for i in todo], chunks, samples, tasks, bar)
-                for i, records in zip(todo, fresh):
+                subset = [systems[i] for i in todo]
+                takes_hook = "on_done" in inspect.signature(inner).parameters
+                fresh = inner(subset, chunks, samples, tasks, bar, **({"on_done": store} if takes_hook else {}))
+                for k, (i, records) in enumerate(zip(todo, fresh)):
                     out[i] = records
                     self.computed.append(f"{systems[i].name} {systems[i].label}".strip())
-                    if keys[i]:
-                        start = 0
-                        for k, c in zip(keys[i], chunks):
-                            self.put(k, records[start:start + c.count])
-                            start += c.count
+                    store(k, records)
             return out
 
         return predict
