@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from omnicodec.data.samples import Sample
 from omnicodec.errors import OmnicodecError
-from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process
+from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process, widen
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, rate_at_value, value_at_rate
 from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, Original, PerTaskAdaptors, System, WebP
@@ -43,7 +43,7 @@ def score_records(system: System, records: list[dict[str, Any]], samples: list[S
     scorers = {t: TaskScorer(t) for t in tasks}
     for i, (s, rec) in enumerate(zip(samples, records)):
         for t in tasks:
-            scorers[t].update(None, s, refs[t][i], pred=rec["preds"][t])
+            scorers[t].update(None, s, refs[t][i], pred=widen(rec["preds"][t]))
     bpp = np.array([r["bpp"] for r in records])
     est = [r["bpp_estimate"] for r in records if r.get("bpp_estimate") is not None]
     p = [r["psnr"] for r in records if "psnr" in r]
@@ -75,7 +75,7 @@ def _clean_scores(records: list[dict[str, Any]], samples: list[Sample], tasks: l
     for t in tasks:
         scorer = TaskScorer(t)
         for s, rec in zip(samples, records):
-            scorer.update(None, s, rec["preds"][t], pred=rec["preds"][t])
+            scorer.update(None, s, widen(rec["preds"][t]), pred=widen(rec["preds"][t]))
         out[t] = scorer.result()
     return out
 
@@ -236,7 +236,7 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
         cache = RecordCache(records_cache, tasks, provenance["shards_sha256"])
         predictor = cache.wrap(predictor)
     records, original = _predict_all(systems, chunks, samples, tasks, predictor, progress)
-    refs = {t: [r["preds"][t] for r in original] for t in tasks}
+    refs = {t: [widen(r["preds"][t]) for r in original] for t in tasks}
     clean = _clean_scores(original, samples, tasks)
     det_resamples = min(resamples, det_resamples)
     idx = resample_indices(len(samples), resamples, seed) if resamples else None
