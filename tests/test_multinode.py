@@ -53,3 +53,22 @@ def test_serve_loses_no_request_to_a_dead_task_replica_and_only_in_flight_ones_t
     assert report["task_kill"]["healthy_again_after_s"] is not None
     assert report["router_kill"]["healthy_again_after_s"] is not None
     assert phases["router killed"]["sent"] > phases["router killed"]["failed"]  # serving again afterwards
+
+
+def test_serve_replicas_on_two_nodes_answer_and_survive_losing_one():
+    """One HTTP proxy on the head; the router and task replicas land on both worker nodes
+    and answer; the node under the cls replica is lost and Serve re-places it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-m", "omnicodec.serve.chaos", "multinode", "--port", str(port)],
+                          capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(lines[-1])
+    assert len(set(report["placement"].values())) == 2, report["placement"]  # replicas on both nodes
+    assert report["statuses"] == [200] * 6
+    assert report["killed_node"] not in report["placement_after"].values()
+    assert report["statuses_after"] == [200] * 6, report
