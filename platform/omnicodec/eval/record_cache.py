@@ -154,6 +154,17 @@ class RecordCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
+    def _all_chunks(self, keys: list[str]) -> list[dict[str, Any]] | None:
+        """A system's records from every chunk, or None at the first chunk not cached (the
+        system is then computed whole; no further chunk is read for nothing)."""
+        records: list[dict[str, Any]] = []
+        for k in keys:
+            got = self.get(k)
+            if got is None:
+                return None
+            records.extend(got)
+        return records
+
     def wrap(self, inner: Predictor) -> Predictor:
         """A predictor that serves whole systems from the cache and asks ``inner`` for the rest."""
 
@@ -164,12 +175,13 @@ class RecordCache:
                 keys.append([self.key(digest, c) for c in chunks] if digest else None)
             out: list[list[dict[str, Any]] | None] = [None] * len(systems)
             for i, ks in enumerate(keys):
-                got = [self.get(k) for k in ks] if ks else None
-                if got is not None and all(g is not None for g in got):
-                    out[i] = [r for g in got for r in g]  # type: ignore[union-attr]
+                got = self._all_chunks(ks) if ks else None
+                if got is not None:
+                    out[i] = got
                     self.reused.append(f"{systems[i].name} {systems[i].label}".strip())
-                    bar.update(len(out[i]))
+                    bar.update(len(got))
             todo = [i for i, o in enumerate(out) if o is None]
+            stored: set[int] = set()
 
             def store(k: int, records: list[dict[str, Any]]) -> None:
                 i = todo[k]
@@ -180,7 +192,6 @@ class RecordCache:
                         start += c.count
                     stored.add(i)
 
-            stored: set[int] = set()
             if todo:
                 subset = [systems[i] for i in todo]
                 takes_hook = "on_done" in inspect.signature(inner).parameters
