@@ -1,5 +1,14 @@
-"""Serving: requests/s and latency for 1 and 3 tasks at fixed concurrency, and the cost
-of one 3-task request against 3 single-task requests (the decode-once dividend).
+"""Serving: throughput and latency against the compute limit, and the decode-once dividend.
+
+1. The compute limit, measured in this process first: the model time one request needs
+   (entropy decode + per task g_s, T-Adaptors and network, one thread each as in the
+   replicas). With one replica per deployment on C cores, no server can answer more than
+   min(C / total, 1 / slowest deployment) requests/s; achieved req/s is reported as a
+   fraction of it.
+2. Concurrency sweep 1 / 4 / 16 (the perf_analyzer convention) for 1 and 3 tasks: req/s,
+   p50 / p90 / p99, and how many requests shared an entropy-decode call (the router batches
+   concurrent requests' decoding, off its event loop).
+3. One 3-task request against 3 single-task requests (sequential).
 
 Real Serve on 127.0.0.1, real HTTP, bitstreams encoded with the bundled demo adaptors.
 Run: .venv/bin/python benchmarks/bench_serve.py
@@ -7,6 +16,7 @@ Run: .venv/bin/python benchmarks/bench_serve.py
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import threading
@@ -18,8 +28,8 @@ from PIL import Image
 
 from common import machine, print_table
 
-CONCURRENCY = 4
-REQUESTS = 48
+CONCURRENCY = (1, 4, 16)
+TASK_SETS = ("cls", "cls,seg,det")
 
 
 def _free_port() -> int:
@@ -28,10 +38,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_load(url: str, data: bytes, tasks: str) -> tuple[float, list[float]]:
+def run_load(url: str, data: bytes, tasks: str, concurrency: int, requests: int) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
-    per_thread = REQUESTS // CONCURRENCY
+    per_thread = max(1, requests // concurrency)
 
     def worker():
         c = httpx.Client(base_url=url, timeout=120)
@@ -43,12 +53,46 @@ def run_load(url: str, data: bytes, tasks: str) -> tuple[float, list[float]]:
                 latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return len(latencies) / (time.perf_counter() - t0), latencies
+
+
+def model_times(data: bytes) -> dict[str, float]:
+    """Median seconds of each model stage one request needs, one thread (as in a replica)."""
+    import torch
+
+    from omnicodec.model import OmniCodec
+    from omnicodec.serve.core import TaskWorker
+
+    torch.set_num_threads(1)
+    model = OmniCodec.from_checkpoint("zoo:adaptors-demo")
+    _, y_hat = model.decode_latent(data)
+    header = {"height": 192, "width": 256}
+
+    def median(fn, n: int = 9) -> float:
+        fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    out = {"entropy decode": median(lambda: model.decode_latent(data))}
+    for task in ("cls", "seg", "det"):
+        worker = TaskWorker(task, "zoo:adaptors-demo")
+        out[task] = median(lambda worker=worker: worker.run_batch([(y_hat, header)]))
+    return out
+
+
+def compute_limit(times: dict[str, float], tasks: str, cores: int) -> float:
+    """req/s that model time alone allows: every core busy, no deployment over its one replica."""
+    stages = [times["entropy decode"], *(times[t] for t in tasks.split(","))]
+    return min(cores / sum(stages), 1 / max(stages))
 
 
 def main() -> None:
@@ -60,15 +104,16 @@ def main() -> None:
     from omnicodec.model import OmniCodec
     from omnicodec.serve.run import deploy
 
-    init_ray(num_cpus=2)
+    img = to_tensor(Image.fromarray(skimage.data.chelsea()[:192, :256]))
+    data = OmniCodec.from_checkpoint("zoo:adaptors-demo").encode(img).to_bytes()
+    times = model_times(data)
+    init_ray(num_cpus=os.cpu_count() or 1)
     fixed = {"min_replicas": 1, "max_replicas": 1}
     args = {"tasks": {t: {"versions": {"v1": "zoo:adaptors-demo"}, "autoscaling": fixed, "max_batch_size": 4}
                       for t in ("cls", "seg", "det")}, "auth": {"token_env": None}}
     url = deploy({"http_options": {"host": "127.0.0.1", "port": _free_port()},
                   "applications": [{"name": "omnicodec", "route_prefix": "/", "args": args}]})
     try:
-        img = to_tensor(Image.fromarray(skimage.data.chelsea()[:192, :256]))
-        data = OmniCodec.from_checkpoint("zoo:adaptors-demo").encode(img).to_bytes()
         c = httpx.Client(base_url=url, timeout=120)
         for _ in range(120):
             try:
@@ -76,26 +121,34 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        for tasks in ("cls", "cls,seg,det"):  # warm every replica and model
+        for tasks in TASK_SETS:  # warm every replica and model
             c.post("/v1/analyze", params={"tasks": tasks}, content=data)
+        cores = os.cpu_count() or 1
         rows = []
-        for tasks in ("cls", "cls,seg,det"):
-            before = c.get("/v1/stats").json().get("latent_decodes", 0)
-            rps, lat = run_load(url, data, tasks)
-            decodes = (c.get("/v1/stats").json()["latent_decodes"] - before) / len(lat)
-            rows.append([tasks, CONCURRENCY, len(lat), rps, 1000 * statistics.median(lat),
-                         1000 * float(np.percentile(lat, 99)), decodes])
-        print_table(f"/v1/analyze at fixed concurrency, one replica per deployment; {machine()}",
-                    ["tasks", "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "latent decodes / request"], rows)
+        for tasks in TASK_SETS:
+            limit = compute_limit(times, tasks, cores)
+            for conc in CONCURRENCY:
+                before = c.get("/v1/stats").json()
+                rps, lat = run_load(url, data, tasks, conc, max(16, 4 * conc))
+                after = c.get("/v1/stats").json()
+                decodes = after["latent_decodes"] - before["latent_decodes"]
+                shared = decodes / max(1, after["decode_calls"] - before["decode_calls"])
+                p50, p90, p99 = (1000 * float(np.percentile(lat, q)) for q in (50, 90, 99))
+                rows.append([tasks, conc, len(lat), rps, limit, rps / limit, p50, p90, p99, decodes / len(lat), shared])
+        print_table(f"/v1/analyze, one replica per deployment; {machine()}",
+                    ["tasks", "concurrency", "requests", "req/s", "compute limit req/s", "x limit", "p50 ms",
+                     "p90 ms", "p99 ms", "latent decodes / request", "requests / decode call"], rows,
+                    "model time per request (one thread): " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in times.items())
+                    + f"; compute limit = min({cores} cores / total, 1 / slowest stage)")
 
         def seq(tasks_list: list[str], n: int = 12) -> float:
-            times = []
+            durations = []
             for _ in range(n):
                 t0 = time.perf_counter()
                 for tasks in tasks_list:
                     assert c.post("/v1/analyze", params={"tasks": tasks}, content=data).status_code == 200
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times)
+                durations.append(time.perf_counter() - t0)
+            return statistics.median(durations)
 
         three_single = seq(["cls", "seg", "det"])
         one_triple = seq(["cls,seg,det"])

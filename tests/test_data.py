@@ -10,6 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import torch
 import webdataset as wds
 from PIL import Image
 
@@ -110,6 +111,31 @@ def test_two_ranks_with_two_workers_read_disjoint_shards(tmp_path):
         assert len(keys) == len(set(keys)) == 12  # 4 shards x 3 samples, none read twice
         seen[rank] = set(keys)
     assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 24
+
+
+def test_worker_processes_send_uint8_and_the_consumer_gets_the_same_float_batches(tmp_path):
+    """Decoding in worker processes changes nothing the trainer sees: float images in [0, 1]
+    and int64 masks equal to the in-process loader's (only uint8 crosses the process boundary)."""
+    from omnicodec.data.loader import collate, to_training_dtypes
+
+    _write(tmp_path, n_shards=2, per_shard=3)
+    cfg = dict(shards=str(tmp_path), batch_size=3, crop=None, resampled=False, shardshuffle=False, shuffle_buffer=0)
+    in_process = list(make_loader(LoaderConfig(**cfg, num_workers=0), rank=0, world_size=1))
+    in_workers = list(make_loader(LoaderConfig(**cfg, num_workers=1), rank=0, world_size=1))
+    assert [b["keys"] for b in in_workers] == [b["keys"] for b in in_process]
+    for a, b in zip(in_process, in_workers):
+        assert b["image"].dtype == torch.float32 and b["seg"].dtype == torch.int64
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["seg"], b["seg"])
+    samples = list(iter_samples(str(tmp_path)))[:2]
+    raw = collate([_as_uint8(s) for s in samples], as_float=False)
+    assert raw["image"].dtype == torch.uint8 and raw["seg"].dtype == torch.uint8
+    assert torch.equal(to_training_dtypes(raw)["image"], collate([_as_uint8(s) for s in samples])["image"])
+
+
+def _as_uint8(s):
+    s.image = (s.image * 255).round().to(torch.uint8) if s.image.is_floating_point() else s.image
+    s.seg = s.seg.to(torch.uint8) if s.seg is not None else None
+    return s
 
 
 def test_resampled_mode_gives_every_rank_equal_steps(tmp_path):

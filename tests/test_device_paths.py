@@ -63,3 +63,21 @@ def test_entropy_models_off_the_cpu_are_refused_with_the_fix_named(model):
     with pytest.raises(Exception, match="model.place"):
         wrong.encode(torch.rand(3, 64, 64))
     model.cpu()
+
+
+def test_streams_decode_to_the_same_latents_in_any_batch(model, photos):
+    """The router decodes concurrent requests together: the latents must not depend on the
+    company a stream is decoded in (the hyper-synthesis runs per image on both sides)."""
+    from omnicodec.errors import StreamMismatch
+
+    imgs = [x[0] if x.dim() == 4 else x for x in photos]
+    data = [model.encode(x).to_bytes() for x in (imgs[1], imgs[0], imgs[1].flip(-1))]
+    together = model.decode_latents(data + model.encode_batch([imgs[0], imgs[0].flip(-2)]))
+    alone = [model.decode_latent(d)[1] for d in data] + [model.decode_latent(s)[1] for s in
+                                                         model.encode_batch([imgs[0], imgs[0].flip(-2)])]
+    assert len(together) == 5
+    for (_, y), y_one in zip(together, alone):
+        assert torch.equal(y, y_one) and y.shape[0] == 1
+    other = OmniCodec(load_codec("mbt2018-mean-small:3"), ["cls"]).encode(imgs[0]).to_bytes()
+    with pytest.raises(StreamMismatch, match="codec fingerprint mismatch"):
+        model.decode_latents([data[0], other])

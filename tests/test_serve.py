@@ -59,6 +59,7 @@ def server(ray_cluster, checkpoints, wait_healthy):
             "downscale_delay_s": 3, "metrics_interval_s": 0.5, "look_back_period_s": 2}
     args = {
         "auth": {"token": TOKEN}, "max_request_bytes": 200_000, "request_timeout_s": 60,
+        "router": {"decode_batch_wait_s": 0.05},  # concurrent requests share entropy-decode calls
         "tasks": {"cls": {"versions": checkpoints, "default": "v1", "autoscaling": fast, "max_batch_size": 4},
                   "seg": {"versions": {"v1": checkpoints["v1"]}}, "det": {"versions": {"v1": checkpoints["v1"]}}},
     }
@@ -131,6 +132,29 @@ def test_router_decodes_the_latent_once_whatever_the_number_of_tasks(server, str
     assert server.get("/v1/stats").json()["latent_decodes"] == before + 1
     assert _post(server, "/v1/analyze", data, tasks="cls").status_code == 200
     assert server.get("/v1/stats").json()["latent_decodes"] == before + 2
+
+
+def test_concurrent_requests_share_entropy_decode_calls_and_get_their_own_answers(server, stream):
+    """The router batches concurrent requests' entropy decoding (off its event loop); each
+    request still gets exactly the answer it gets alone."""
+    data, _ = stream
+    alone = _post(server, "/v1/analyze", data, tasks="cls").json()["tasks"]["cls"]["top_k"]
+    before = server.get("/v1/stats").json()
+    answers: list = []
+
+    def one():
+        answers.append(_post(server, "/v1/analyze", data, tasks="cls"))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in answers] == [200] * 8
+    assert all(r.json()["tasks"]["cls"]["top_k"] == alone for r in answers)
+    after = server.get("/v1/stats").json()
+    assert after["latent_decodes"] - before["latent_decodes"] == 8
+    assert after["decode_calls"] - before["decode_calls"] < 8
 
 
 def test_adaptor_versions_are_served_side_by_side(server, stream, checkpoints):

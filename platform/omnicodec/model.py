@@ -165,10 +165,8 @@ class OmniCodec(nn.Module):
                                    z_shape, s)
         return out  # type: ignore[return-value]
 
-    @torch.no_grad()
-    def decode_latent(self, stream: Bitstream | bytes) -> tuple[Bitstream, Tensor]:
-        """Parse, check the codec fingerprint, and entropy-decode ONCE -> (header, y_hat)."""
-        self._require_cpu()
+    def check_stream_codec(self, stream: Bitstream | bytes) -> Bitstream:
+        """Parse and check that ``stream`` was coded by this model's codec (no decoding)."""
         if not isinstance(stream, Bitstream):
             stream = Bitstream.from_bytes(stream)
         mine = short_fingerprint(self.codec.fingerprint)
@@ -179,7 +177,29 @@ class OmniCodec(nn.Module):
             )
         if len(stream.strings) != 2:
             raise BitstreamError(f"{self.codec.arch.name} streams carry 2 strings (y, z), this one has {len(stream.strings)}")
-        return stream, self.codec.latent.decompress(_guard(stream, self.codec), stream.z_shape)
+        return stream
+
+    @torch.no_grad()
+    def decode_latent(self, stream: Bitstream | bytes) -> tuple[Bitstream, Tensor]:
+        """Parse, check the codec fingerprint, and entropy-decode ONCE -> (header, y_hat)."""
+        return self.decode_latents([stream])[0]
+
+    @torch.no_grad()
+    def decode_latents(self, streams: Sequence[Bitstream | bytes]) -> list[tuple[Bitstream, Tensor]]:
+        """``decode_latent`` for many streams: each parsed and checked first (a bad one raises
+        before anything is decoded), then streams of equal z shape entropy-decoded in one call
+        (one hyper-synthesis pass for the group). The latents equal one-by-one decoding."""
+        self._require_cpu()
+        checked = [self.check_stream_codec(s) for s in streams]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, stream in enumerate(checked):
+            groups.setdefault(tuple(stream.z_shape), []).append(i)
+        out: list[tuple[Bitstream, Tensor] | None] = [None] * len(checked)
+        for z_shape, idx in groups.items():
+            y_hat = self.codec.latent.decompress_batch([_guard(checked[i], self.codec) for i in idx], z_shape)
+            for j, i in enumerate(idx):  # own storage: a pickled view would carry the whole batch
+                out[i] = (checked[i], y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat)
+        return out  # type: ignore[return-value]
 
     @torch.no_grad()
     def decode(self, stream: Bitstream | bytes, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
@@ -194,7 +214,7 @@ class OmniCodec(nn.Module):
                      human: bool = False) -> list[dict[str, Tensor]]:
         """Many bitstreams: each entropy-decoded once on the CPU, then latents of equal shape
         share one g_s pass per task on the model's device."""
-        decoded = [self.decode_latent(s) for s in streams]
+        decoded = self.decode_latents(streams)
         if tasks:
             for stream, _ in decoded:
                 self.check_stream_adaptor(stream)

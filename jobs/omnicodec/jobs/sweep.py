@@ -186,7 +186,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         status = "error" if r.error else ("done" if m.get("eval_bpp") is not None else "stopped early")
         trials.append({"trial": os.path.basename(r.path), "config": r.config, "error": str(r.error) if r.error else None,
                        "status": status, "reports": m.get("training_iteration"),
-                       **({k: m[k] for k in m if k.startswith("val_")} if status == "stopped early" else {}),
+                       **{k: m[k] for k in m if k.startswith("val_")},  # the last report's (stopped trials too)
                        **{k: m.get(k) for k in ("eval_bpp", "eval_score", "eval_psnr", "trainable", "adaptors")},
                        **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}})
     ok = [t for t in trials if t["eval_bpp"] is not None]

@@ -9,6 +9,13 @@ are therefore CompressAI's, byte for byte, for every architecture in the registr
 (hyperprior, mean-scale and autoregressive context models alike), and the base model
 object is never mutated, so one codec can serve concurrent requests.
 
+Both views run the hyper-synthesis ``h_s`` one image at a time (``_PerImage``), even inside
+a batch: the scales it predicts pick each symbol's CDF, so encoder and decoder must compute
+them bit-identically, and a convolution's floating-point result may depend on the batch it
+runs in (the algorithm the library picks per shape). Per image, the batch a stream was
+encoded or decoded in can never change a CDF index. ``h_s`` is a few small convolutions on
+the 1/64-size hyper-latent, so this costs little.
+
 ``estimate`` is the differentiable counterpart used in training (see ``Quantisation``).
 """
 
@@ -27,6 +34,19 @@ from compressai.models import (
 )
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
+
+
+class _PerImage(nn.Module):
+    """``module`` applied to each batch element alone (see the module docstring)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[0] == 1:
+            return self.module(x)
+        return torch.cat([self.module(x[i : i + 1]) for i in range(x.shape[0])])
 
 
 class _Tap(nn.Module):
@@ -62,7 +82,7 @@ class LatentCodec:
 
     def _view(self, g_a: nn.Module, g_s: nn.Module) -> CompressionModel:
         view = copy.copy(self.model)  # shares every parameter and buffer with the model
-        view._modules = dict(self.model._modules, g_a=g_a, g_s=g_s)
+        view._modules = dict(self.model._modules, g_a=g_a, g_s=g_s, h_s=_PerImage(self.model.h_s))
         return view
 
     @torch.no_grad()
@@ -83,8 +103,15 @@ class LatentCodec:
     @torch.no_grad()
     def decompress(self, strings: list[bytes], z_shape: tuple[int, int]) -> Tensor:
         """Inverse of ``compress``: the quantised latent ``y_hat`` (1 x M x h x w)."""
+        return self.decompress_batch([strings], z_shape)
+
+    @torch.no_grad()
+    def decompress_batch(self, strings: list[list[bytes]], z_shape: tuple[int, int]) -> Tensor:
+        """Many streams of one z shape (per image ``[y_string, z_string]``) in one call: the
+        hyper-synthesis runs once on the batch, rANS decodes each string -> B x M x h x w.
+        The inverse of ``compress_batch``, which codes equal-size images the same way."""
         with self._lock:
-            self._decoder_view.decompress([[s] for s in strings], torch.Size(z_shape))
+            self._decoder_view.decompress([list(col) for col in zip(*strings)], torch.Size(z_shape))
             y_hat, self._tap.last = self._tap.last, None
         return y_hat
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from omnicodec import __version__
+from omnicodec.bitstream import Bitstream
 from omnicodec.serve.config import ServeConfig
 from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token
 
@@ -116,6 +117,8 @@ class Router:
         self.config = ServeConfig.from_dict(config, source="serve config")
         self.core = RouterCore(self.config)
         self.handles = handles
+        self._decode_batch.set_max_batch_size(self.config.router.decode_batch_size)
+        self._decode_batch.set_batch_wait_timeout_s(self.config.router.decode_batch_wait_s)
 
     async def _call(self, task: str, version: str, y_hat: torch.Tensor, header: dict, fmt: str) -> dict:
         """One task's answer. A task replica that dies with this request in flight (a lost node,
@@ -131,6 +134,15 @@ class Router:
                     raise
                 self.core.stats["task_retries"] += 1
         raise AssertionError("unreachable")
+
+    async def _decode(self, stream: Bitstream) -> torch.Tensor:
+        return await self._decode_batch(stream)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
+    async def _decode_batch(self, streams: list[Bitstream]) -> list[torch.Tensor]:
+        """Concurrent requests' entropy decoding, batched (one hyper-synthesis pass per shape)
+        and off the event loop, so the router keeps accepting requests while it decodes."""
+        return await asyncio.to_thread(self.core.decode_streams, streams)
 
     async def _body(self, request: Request) -> bytes:
         limit = self.config.max_request_bytes
@@ -173,7 +185,8 @@ class Router:
               summary="Analyze one bitstream: decode the latent once, run each requested task")
     async def analyze(self, request: Request, tasks: str = Query("cls", description="e.g. cls,seg@v2,det"),
                       seg_format: str = Query("png", description="png (base64) or rle")) -> Response:
-        return await self._handle(request, lambda body: self.core.analyze(body, tasks, self._call, seg_format))
+        return await self._handle(request, lambda body: self.core.analyze(body, tasks, self._call, seg_format,
+                                                                          self._decode))
 
     @api.post("/v1/encode", openapi_extra=BINARY_BODY, summary="Encode an image (PNG/JPEG bytes) into a bitstream")
     async def encode(self, request: Request) -> Response:

@@ -56,6 +56,8 @@ class AuthSpec(Config):
 class RouterSpec(Config):
     num_cpus: float = Field(0.25, gt=0)
     max_ongoing_requests: int = Field(16, ge=1)
+    decode_batch_size: int = Field(8, ge=1, description="concurrent requests entropy-decoded in one call")
+    decode_batch_wait_s: float = Field(0.002, ge=0, description="how long a decode waits for company")
     autoscaling: AutoscalingSpec = Field(default_factory=lambda: AutoscalingSpec(max_replicas=1))
 
 

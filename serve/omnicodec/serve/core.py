@@ -132,7 +132,9 @@ class RouterCore:
             raise ApiError(422, "bad_request", "tasks: each task at most once per request")
         return out
 
-    def decode(self, body: bytes, tasks: list[tuple[str, str]]) -> tuple[Bitstream, torch.Tensor]:
+    def check(self, body: bytes, tasks: list[tuple[str, str]]) -> Bitstream:
+        """Parse ``body`` and check it against the codec and each task's S-Adaptor (400/409),
+        before any entropy decoding."""
         try:
             stream = Bitstream.from_bytes(body)
         except BitstreamError as e:
@@ -143,21 +145,35 @@ class RouterCore:
                                f"the stream was encoded with S-Adaptor {stream.adaptor_fp.hex() if stream.has_adaptor else 'none'}; "
                                f"{task}@{version} reads streams of S-Adaptor {self.versions[task][version]}")
         try:
-            stream, y_hat = self.encoder.decode_latent(stream)
+            return self.encoder.check_stream_codec(stream)
         except StreamMismatch as e:
             raise ApiError(409, "codec_mismatch", f"{e}; this server serves codec {self.encoder.codec.fingerprint[:16]}") from None
         except BitstreamError as e:
             raise ApiError(400, "malformed_bitstream", str(e)) from None
-        self.stats["latent_decodes"] += 1
-        return stream, y_hat
 
-    async def analyze(self, body: bytes, tasks_spec: str | None, call: TaskCall, seg_format: str = "png") -> dict[str, Any]:
+    def decode_streams(self, streams: list[Bitstream]) -> list[torch.Tensor]:
+        """Entropy-decode checked streams, those of equal shape in one call (the Serve router
+        batches concurrent requests into this)."""
+        latents = [y for _, y in self.encoder.decode_latents(streams)]
+        self.stats["latent_decodes"] += len(streams)
+        self.stats["decode_calls"] += 1
+        return latents
+
+    def decode(self, body: bytes, tasks: list[tuple[str, str]]) -> tuple[Bitstream, torch.Tensor]:
+        stream = self.check(body, tasks)
+        return stream, self.decode_streams([stream])[0]
+
+    async def analyze(self, body: bytes, tasks_spec: str | None, call: TaskCall, seg_format: str = "png",
+                      decode: Callable[[Bitstream], Awaitable[torch.Tensor]] | None = None) -> dict[str, Any]:
+        """``decode`` (default: in line) entropy-decodes the checked stream; the Serve router
+        passes its cross-request batcher."""
         import asyncio
 
         if seg_format not in ("png", "rle"):
             raise ApiError(422, "bad_request", "seg_format must be png or rle")
         tasks = self.parse_tasks(tasks_spec)
-        stream, y_hat = self.decode(body, tasks)  # ONCE, whatever the number of tasks
+        stream = self.check(body, tasks)
+        y_hat = await decode(stream) if decode is not None else self.decode_streams([stream])[0]  # ONCE
         header = {"height": stream.height, "width": stream.width}
         answers = await asyncio.gather(*(call(t, v, y_hat, header, seg_format) for t, v in tasks))
         self.stats["analyze"] += 1
