@@ -34,7 +34,7 @@ def spec(scenes: str, storage: str, name: str, asha: bool) -> dict:
     train = {"run": {"num_workers": 1, "cpus_per_worker": 1.9, "threads_per_worker": 2, "checkpoint_every": EVERY,
                      "wandb": {"mode": "disabled"}},
              "optim": {"steps": STEPS, "warmup_steps": 2},
-             "data": {"shards": os.path.join(scenes, "train-{000000..000003}.tar"), "batch_size": 4, "crop": 96,
+             "data": {"shards": os.path.join(scenes, "train-{000000..000003}.tar"), "batch_size": 4, "crop": 128,
                       "shuffle_buffer": 16},
              "validation": {"shards": os.path.join(scenes, "test-000000.tar"), "images": 8},
              "codec": {"arch": "mbt2018-mean-small", "quality": 2}, "lmbda": 2.0,
@@ -58,6 +58,9 @@ def run(scenes: str, storage: str, name: str, asha: bool) -> dict:
     if out.returncode != 0:
         raise RuntimeError(out.stdout[-3000:] + out.stderr[-3000:])
     summary = json.load(open(os.path.join(storage, name, "sweep.json")))
+    errors = [f"{t['trial']}: {t['error']}" for t in summary["trials"] if t["error"]]
+    if errors:
+        raise RuntimeError(f"{name}: {len(errors)} trial(s) failed:\n" + "\n".join(e[-1500:] for e in errors))
     return {"wall": wall, **summary}
 
 
@@ -82,7 +85,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as d:
         scenes = os.path.join(d, "scenes")
-        build_scenes(scenes, train=128, test=16, size=128, maxcount=32, progress=False)
+        build_scenes(scenes, train=128, test=16, size=160, maxcount=32, progress=False)
         full = describe(base := run(scenes, d, "grid", asha=False))
         early = describe(asha := run(scenes, d, "grid-asha", asha=True))
     rows = []

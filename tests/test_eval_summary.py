@@ -65,3 +65,31 @@ def test_summary_reports_our_rate_for_a_baselines_accuracy_on_every_task():
     # cls 0.60 needs 0.2 bpp; seg 0.38 needs 0.1 * 4 ** 0.8: seg is the harder task and decides
     assert row["ours_bpp"] == pytest.approx(0.1 * 4 ** 0.8) and not row["upper_bound"]
     assert row["ratio"] == pytest.approx(0.1 * 4 ** 0.8 / 0.6)
+
+
+def test_human_tradeoff_compares_each_adapted_point_with_the_frozen_codec_at_its_rate():
+    """People vs machines: PSNR of the adapted stream's frozen view minus the frozen codec's
+    PSNR at the same bpp (log-rate interpolation), beside Delta_m; only adapted systems."""
+    from omnicodec.eval.evaluate import summarize
+
+    def pt(system, label, bpp, psnr, cls):
+        return {"system": system, "label": label, "bpp": bpp, "psnr": psnr, "primary": {"cls": cls}}
+
+    frozen = [pt("frozen codec", "q1", 0.1, 30.0, 0.40), pt("frozen codec", "q2", 0.4, 32.0, 0.50)]
+    points = [*frozen, pt("all-in-one", "q1 λ=2", 0.2, 29.0, 0.55), pt("all-in-one +human", "q1 λ=2 μ=0.01", 0.2, 30.8, 0.50),
+              pt("jpeg", "Q10", 0.2, 28.0, 0.30)]
+    rows = summarize(points, ["cls"])["human_tradeoff"]
+    assert [r["system"] for r in rows] == ["all-in-one", "all-in-one +human"]  # JPEG is not adapted
+    frozen_at = {"psnr": 31.0, "cls": 0.45}  # 0.2 bpp is half-way between 0.1 and 0.4 in log-rate
+    assert rows[0]["delta_psnr"] == pytest.approx(29.0 - frozen_at["psnr"])
+    assert rows[1]["delta_psnr"] == pytest.approx(30.8 - frozen_at["psnr"])
+    assert rows[0]["delta_m"] == pytest.approx(100 * (0.55 - 0.45) / 0.45)
+    assert rows[1]["delta_m"] == pytest.approx(100 * (0.50 - 0.45) / 0.45)
+
+
+def test_adaptor_sets_are_named_by_how_they_were_trained():
+    from omnicodec.eval.evaluate import describe_adaptors
+
+    assert describe_adaptors({"lmbda": 2.0}, "run", 2) == ("all-in-one", "run q2 λ=2")
+    assert describe_adaptors({"lmbda": 2.0, "train_s_adaptor": False}, "run", 2) == ("decoder-only", "run q2 λ=2")
+    assert describe_adaptors({"lmbda": 2.0, "human_weight": 0.01}, "run", 3) == ("all-in-one +human", "run q3 λ=2 μ=0.01")

@@ -168,7 +168,41 @@ def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str =
             out["delta_m"][base] = float(np.mean(vals)) if vals else None
     out["at_equal_metrics"] = [_rate_ratio(pt, ours, tasks) for base, pts in systems.items() if base != test_system
                                for pt in pts]
+    out["human_tradeoff"] = human_tradeoff(systems, tasks)
     return out
+
+
+ADAPTED = ("all-in-one", "decoder-only", "encoder-only")  # system names whose stream people may also watch
+
+
+def human_tradeoff(systems: dict[str, list[dict[str, Any]]], tasks: list[str],
+                   reference: str = "frozen codec") -> list[dict[str, Any]]:
+    """What machines gain and people lose, per adapted point, both against ``reference`` at
+    the same rate: Delta_m of the tasks, and the PSNR of the frozen decoder's view of the
+    adapted stream minus the reference's PSNR (dB), each with its paired-bootstrap interval."""
+    if reference not in systems:
+        return []
+    base = systems[reference]
+    rows = []
+    for name, pts in systems.items():
+        if not name.startswith(ADAPTED):
+            continue
+        for pt in pts:
+            at = value_at_rate(_curve_points(base, "psnr"), pt["bpp"])
+            if pt["psnr"] is None or at is None:
+                continue
+            row = {"system": name, "label": pt["label"], "bpp": pt["bpp"], "psnr": pt["psnr"],
+                   "delta_psnr": pt["psnr"] - at, "delta_m": delta_m(
+                       pt["primary"], {t: value_at_rate(_curve_points(base, t), pt["bpp"], _higher_is_better(t))
+                                       for t in tasks}, {t: _higher_is_better(t) for t in tasks}),
+                   "delta_m_ci": _delta_m_interval(pt, base, tasks)}
+            draws = [float(pt["_draws"]["psnr"][r]) - value_at_rate(_curve_points(base, "psnr", r),
+                                                                     float(pt["_draws"]["bpp"][r]))
+                     for r in range(min(_resampled([pt], "psnr"), _resampled(base, "psnr")))
+                     if value_at_rate(_curve_points(base, "psnr", r), float(pt["_draws"]["bpp"][r])) is not None]
+            row["delta_psnr_ci"] = _interval(np.array(draws)) if draws else None
+            rows.append(row)
+    return rows
 
 
 def _rate_needed(curve: list[dict[str, Any]], target: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]:
@@ -352,6 +386,21 @@ def short_label(location: str) -> str:
     return location
 
 
+def describe_adaptors(meta: dict[str, Any], label: str, quality: int) -> tuple[str, str]:
+    """(system name, label) of an adaptor set from how it was trained: ablations and the human
+    term are curves of their own (BD-rate and Delta_m compare curves by system name), never
+    points of the all-in-one curve."""
+    name = "all-in-one"
+    if meta.get("train_s_adaptor") is False:
+        name = "decoder-only"
+    elif meta.get("train_t_adaptors") is False:
+        name = "encoder-only"
+    label = f"{label} q{quality}" + (f" λ={meta['lmbda']:g}" if "lmbda" in meta else "")
+    if meta.get("human_weight"):
+        name, label = f"{name} +human", f"{label} μ={meta['human_weight']:g}"
+    return name, label
+
+
 def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) -> None:
     from omnicodec.eval.report import print_summary
 
@@ -360,9 +409,7 @@ def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) 
     systems, tasks = build_systems(ckpts, a.baseline, a.storage)
     for s in systems:
         if isinstance(s, AllInOne):
-            meta = getattr(s.model, "metadata", {})
-            lam = f" λ={meta['lmbda']:g}" if "lmbda" in meta else ""
-            s.label = f"{s.label} q{s.model.codec.spec.quality}{lam}"
+            s.name, s.label = describe_adaptors(getattr(s.model, "metadata", {}), s.label, s.model.codec.spec.quality)
     report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
                             pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache)
     print_summary(report)

@@ -107,7 +107,19 @@ def summary_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[li
             rows.append([r["baseline"], r["label"], _f(r["bpp"]), _f(r["ours_bpp"]), ratio])
         out.append(("Bits all-in-one needs to match each baseline point on EVERY task (the hardest task decides; "
                     "<= : all-in-one's cheapest point already beats it)", head, rows))
+    if s.get("human_tradeoff"):
+        head = ["system", "point", "bpp", "PSNR (dB)", "PSNR vs frozen @ same bpp (dB) [95 %]", "Delta_m vs frozen (%) [95 %]"]
+        rows = [[r["system"], r["label"], _f(r["bpp"]), _f(r["psnr"], 2), _with_ci(r["delta_psnr"], r.get("delta_psnr_ci"), 2),
+                 _with_ci(r["delta_m"], r.get("delta_m_ci"), 1)] for r in s["human_tradeoff"]]
+        out.append(("People and machines: what the tasks gain and the frozen decoder's picture loses, against the "
+                    "frozen codec at the same rate (the human term mu trades one for the other)", head, rows))
     return out
+
+
+def _with_ci(v: float | None, ci: list[float] | None, digits: int) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:+.{digits}f}" + (f" [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]" if ci else "")
 
 
 def markdown_table(head: list[str], rows: list[list[str]]) -> str:
@@ -155,9 +167,47 @@ def plot_curves(report: dict[str, Any], out_dir: str) -> list[str]:
     return files
 
 
+def plot_tradeoff(report: dict[str, Any], out_dir: str) -> list[str]:
+    """Delta_m (machines) against the PSNR change (people), one marker per adapted point."""
+    rows = (report.get("summary") or {}).get("human_tradeoff") or []
+    if not rows:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), dpi=110)
+    for name in dict.fromkeys(r["system"] for r in rows):
+        pts = [r for r in rows if r["system"] == name and r["delta_m"] is not None]
+        xerr = [[r["delta_psnr"] - (r.get("delta_psnr_ci") or [r["delta_psnr"]] * 2)[0] for r in pts],
+                [(r.get("delta_psnr_ci") or [r["delta_psnr"]] * 2)[1] - r["delta_psnr"] for r in pts]]
+        yerr = [[r["delta_m"] - (r.get("delta_m_ci") or [r["delta_m"]] * 2)[0] for r in pts],
+                [(r.get("delta_m_ci") or [r["delta_m"]] * 2)[1] - r["delta_m"] for r in pts]]
+        ax.errorbar([r["delta_psnr"] for r in pts], [r["delta_m"] for r in pts], xerr=xerr, yerr=yerr, fmt="o",
+                    ms=4, capsize=3, label=name)
+        for r in pts:
+            ax.annotate(r["label"].split(" ", 1)[-1], (r["delta_psnr"], r["delta_m"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0, color="grey", lw=1)
+    ax.axvline(0, color="grey", lw=1)
+    ax.axvline(-0.5, color="grey", ls="--", lw=1, label="-0.5 dB")
+    ax.set_xlabel("PSNR of the frozen decoder's view vs frozen codec @ same bpp (dB)")
+    ax.set_ylabel("Delta_m vs frozen codec @ same bpp (%)")
+    ax.set_title(f"people vs machines (n = {report['images']}, 95 % intervals)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    storage.write_bytes(storage.join(out_dir, "tradeoff_human.png"), buf.getvalue())
+    return ["tradeoff_human.png"]
+
+
 def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
     storage.makedirs(out_dir)
-    plots = plot_curves(report, out_dir)
+    plots = plot_curves(report, out_dir) + plot_tradeoff(report, out_dir)
     head, rows = points_table(report)
     boot = report.get("bootstrap") or {}
     md = ["# omnicodec evaluation", "",
