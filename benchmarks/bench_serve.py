@@ -102,6 +102,7 @@ def main() -> None:
     from omnicodec.images import to_tensor
     from omnicodec.jobs.ray_env import init_ray
     from omnicodec.model import OmniCodec
+    from omnicodec.serve.client import wait_healthy
     from omnicodec.serve.run import deploy
 
     img = to_tensor(Image.fromarray(skimage.data.chelsea()[:192, :256]))
@@ -115,12 +116,7 @@ def main() -> None:
                   "applications": [{"name": "omnicodec", "route_prefix": "/", "args": args}]})
     try:
         c = httpx.Client(base_url=url, timeout=120)
-        for _ in range(120):
-            try:
-                if c.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_healthy(c)
         for tasks in TASK_SETS:  # warm every replica and model
             c.post("/v1/analyze", params={"tasks": tasks}, content=data)
         cores = os.cpu_count() or 1

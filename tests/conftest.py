@@ -92,24 +92,10 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def wait_healthy():
     """``wait_healthy(client, timeout_s)``: poll ``/healthz`` until the Serve app answers."""
-    return _wait_healthy
+    from omnicodec.serve.client import wait_healthy as wait
 
+    return wait
 
-def _wait_healthy(client, timeout_s: float = 180) -> None:
-    """Poll ``/healthz`` until the Serve app answers 200 (replicas load their models first)."""
-    import time
-
-    import httpx
-
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"the Serve app did not become healthy in {timeout_s} s")
 
 
 def random_image(h: int, w: int, seed: int = 0) -> torch.Tensor:

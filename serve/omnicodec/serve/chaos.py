@@ -126,6 +126,7 @@ def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8
     apply_local_env()  # before Ray is imported: it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import
     from ray import serve
 
+    from omnicodec.serve.client import wait_healthy
     from omnicodec.serve.run import config_for_adaptors, deploy
 
     token = secrets.token_hex(16)
@@ -134,7 +135,7 @@ def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8
     cfg = config_for_adaptors("zoo:adaptors-demo", [f"http_options.port={port}", f"auth.token={token}", *one])
     try:
         url = deploy(cfg)
-        _wait_ready(url, token)
+        wait_healthy(url)
         data = _stream()
         report: dict[str, Any] = {"seconds_per_phase": seconds, "concurrency": concurrency}
         with Load(url, token, data, concurrency) as load:
@@ -168,6 +169,7 @@ def serve_multinode_drill(port: int = 8766, requests: int = 6) -> dict[str, Any]
 
     from omnicodec.jobs.chaos import loopback_cluster, process_nodes
     from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.serve.client import wait_healthy
     from omnicodec.serve.run import config_for_adaptors, deploy
 
     token = secrets.token_hex(16)
@@ -178,7 +180,7 @@ def serve_multinode_drill(port: int = 8766, requests: int = 6) -> dict[str, Any]
         cfg = config_for_adaptors("zoo:adaptors-demo", [f"http_options.port={port}", f"auth.token={token}", *one])
         serve.start(http_options=cfg["http_options"], proxy_location="HeadOnly")  # one proxy: one port per machine
         url = deploy(cfg)
-        _wait_ready(url, token)
+        wait_healthy(url)
         data = _stream()
 
         def placement() -> dict[str, str]:
@@ -218,20 +220,6 @@ def _stats(url: str, token: str) -> dict[str, Any]:
     import httpx
 
     return httpx.get(f"{url}/v1/stats", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
-
-
-def _wait_ready(url: str, token: str, timeout_s: float = 180) -> None:
-    import httpx
-
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not healthy within {timeout_s:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

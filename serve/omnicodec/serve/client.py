@@ -25,6 +25,23 @@ from omnicodec.model import OmniCodec
 HOME = home()
 
 
+def wait_healthy(http: httpx.Client | str, timeout_s: float = 180) -> None:
+    """Poll ``/healthz`` (no auth) until the Serve app answers 200: replicas load their
+    models before they answer, so a fresh deployment takes seconds to minutes."""
+    import time
+
+    client = httpx.Client(base_url=http, timeout=5) if isinstance(http, str) else http
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{client.base_url} did not become healthy within {timeout_s:.0f} s")
+
+
 class ServerError(OmnicodecError):
     def __init__(self, status: int, body: Any):
         self.status, self.body = status, body
