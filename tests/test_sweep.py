@@ -62,9 +62,10 @@ def test_sweep_runs_train_trials_and_reports_the_pareto_front(ray_cluster, scene
 def test_asha_stops_a_trial_whose_validation_loss_trails(scenes, tmp_path):
     """Trials report the objective on a held-out batch (val_loss) at every checkpoint; ASHA
     stops the trial that trails at its first rung (lambda 50 weighs the task loss 500x more,
-    so its val_loss is far above lambda 0.1's at every report). Run as a user does, through
-    the CLI with its own local Ray: a stopped trial's Ray Train run may hold its CPUs until
-    the sweep's driver exits (see the README), which must not reach other tests."""
+    so its val_loss is far above lambda 0.1's at every report), and the trial after it still
+    gets the CPUs: the stopped trial's Ray Train placement group is freed by the sweep's
+    reaper (without it the third trial waited forever on 2 cores). Run as a user does,
+    through the CLI with its own local Ray."""
     import subprocess
     import sys
 
@@ -74,7 +75,7 @@ def test_asha_stops_a_trial_whose_validation_loss_trails(scenes, tmp_path):
     train["run"]["checkpoint_every"], train["optim"]["steps"] = 1, 4
     spec = {"name": "asha", "storage": str(tmp_path), "train": train,
             "eval_data": os.path.join(scenes, "test-000000.tar"), "eval_limit": 4,
-            "search": {"lmbda": {"grid": [0.1, 50.0]}},
+            "search": {"lmbda": {"grid": [0.1, 50.0, 0.2]}}, "max_concurrent_trials": 1,
             "scheduler": {"kind": "asha", "metric": "val_loss", "grace_period": 1, "reduction_factor": 2,
                           "validation_images": 2}}
     (tmp_path / "asha.yaml").write_text(yaml.safe_dump(spec))
@@ -84,6 +85,8 @@ def test_asha_stops_a_trial_whose_validation_loss_trails(scenes, tmp_path):
     summary = json.loads((tmp_path / "asha" / "sweep.json").read_text())
     by_lambda = {t["config"]["lmbda"]: t for t in summary["trials"]}
     assert by_lambda[0.1]["status"] == "done" and by_lambda[0.1]["eval_bpp"] > 0
+    assert by_lambda[0.2]["status"] in ("done", "stopped early") and by_lambda[0.2]["reports"] >= 1  # it ran
+    assert summary["freed_placement_groups"] >= 1  # the stopped trial's Train group, freed by the reaper
     stopped = by_lambda[50.0]
     assert stopped["status"] == "stopped early" and stopped["reports"] < 4, stopped
     assert stopped["val_loss"] > 0 and "val_bpp" in stopped and "val_L_cls" in stopped

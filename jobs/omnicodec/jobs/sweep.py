@@ -169,7 +169,10 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                                   grace_period=min(sch.grace_period, reports), reduction_factor=sch.reduction_factor)
     trainable = tune.with_resources(partial(_trial, sweep=cfg.to_dict()), {"cpu": cfg.trial_cpus})
     path = storage.join(cfg.storage, cfg.name)
-    if tune.Tuner.can_restore(path):
+    from omnicodec.jobs.reaper import ReapStoppedTrials
+
+    reaper = ReapStoppedTrials()
+    if tune.Tuner.can_restore(path):  # (a restored experiment brings back the callbacks it started with)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(
@@ -177,7 +180,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=search_alg, scheduler=scheduler,
                                         max_concurrent_trials=cfg.max_concurrent_trials,
                                         time_budget_s=cfg.time_budget_s),
-            run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage)),
+            run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage),
+                                      callbacks=[reaper]),
         )
     grid = tuner.fit()
     trials = []
@@ -191,7 +195,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                        **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}})
     ok = [t for t in trials if t["eval_bpp"] is not None]
     front = pareto_front(ok)
-    summary = {"name": cfg.name, "trials": trials, "pareto": front}
+    summary = {"name": cfg.name, "trials": trials, "pareto": front,
+               "freed_placement_groups": reaper.removed}  # of Train runs whose trial was stopped early
     write_sweep_report(summary, path)
     return summary
 
