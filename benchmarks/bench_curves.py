@@ -39,8 +39,12 @@ def _run(args: list[str]) -> None:
     subprocess.run([CLI, *args], check=True, cwd=REPO)
 
 
-LAMBDA = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-lambda.yaml")
-PERTASK = os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves-pertask.yaml")
+SPECS = os.path.join(REPO, "jobs/omnicodec/jobs/specs")
+LAMBDA = os.path.join(SPECS, "curves-lambda.yaml")
+PERTASK = os.path.join(SPECS, "curves-pertask.yaml")
+# evaluated when they ran (never started from here): lambda 0.2, the human term, the decoder-only ablation
+OPTIONAL = {"curves-photo-lambda-fill": "curves-lambda-fill.yaml", "curves-photo-human": "curves-human.yaml",
+            "curves-photo-decoder-only": "curves-decoder-only.yaml"}
 
 
 def _trials(name: str, spec: str, run_missing: bool = True) -> list[dict]:
@@ -53,12 +57,12 @@ def _trials(name: str, spec: str, run_missing: bool = True) -> list[dict]:
     return [t for t in json.load(open(sweep_json))["trials"] if t.get("adaptors")]
 
 
-def _trial_adaptors(name: str, spec: str) -> list[str]:
+def _trial_adaptors(name: str, spec: str, run_missing: bool = True) -> list[str]:
     """Adaptor folders of a sweep's trials, ordered by quality then lambda."""
     def order(t: dict) -> tuple:
         return t["config"].get("codec.quality", 2), -t["config"].get("lmbda", 2.0)
 
-    return [t["adaptors"] for t in sorted(_trials(name, spec), key=order)]
+    return [t["adaptors"] for t in sorted(_trials(name, spec, run_missing), key=order)]
 
 
 def _single_from_sweep() -> list[str]:
@@ -85,7 +89,8 @@ def main() -> None:
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
-    adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA)]
+    adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
+                              *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
     qualities = sorted(c["quality"] for c in zoo.available()
                        if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
@@ -113,30 +118,31 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
     command, the test set's provenance) and its operating point with 95 % intervals."""
     import shutil
 
+    from omnicodec.adaptors.checkpoint import resolve
     from omnicodec.data.shards import shard_hashes
+    from omnicodec.eval.evaluate import describe_adaptors
     from omnicodec.model import OmniCodec
 
     report = json.load(open(report_json))
-    points = {p["label"]: p for p in report["points"] if p["system"] == "all-in-one"}
-    from omnicodec.adaptors.checkpoint import resolve
 
     for location in adaptors:
         location = resolve(location)  # a run folder -> its newest checkpoint's adaptors/
         model = OmniCodec.from_checkpoint(location)
         q = model.codec.spec.quality
-        lmbda = model.metadata.get("lmbda", 2.0)
-        name = f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}")
-        (point,) = [p for label, p in points.items() if f" q{q} λ={lmbda:g} " in f" {label} "]
+        lmbda, mu = model.metadata.get("lmbda", 2.0), model.metadata.get("human_weight") or 0.0
+        system, suffix = describe_adaptors(model.metadata, "", q)
+        name = (f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}") + (f"-mu{mu:g}" if mu else "")
+                + ("-decoder-only" if system.startswith("decoder-only") else ""))
+        (point,) = [p for p in report["points"] if p["system"] == system and p["label"].endswith(suffix)]
         dest = zoo.WEIGHTS_DIR / name
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(location, dest)
         cfg = model.metadata.get("config", {})
         card = {"name": name, "kind": "adaptors", "codec": f"{model.codec.spec.arch} q{q}",
                 "tasks": model.tasks, "lmbda": model.metadata.get("lmbda"),
-                "command": (f"omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml  (the trial with codec.quality={q}"
-                            if lmbda == 2.0 else
-                            f"omnicodec sweep jobs/omnicodec/jobs/specs/curves-lambda.yaml  (the trial with lmbda={lmbda:g}")
-                           + "; relaunching resumes an interrupted sweep)",
+                "command": f"omnicodec sweep jobs/omnicodec/jobs/specs/{_spec_of(location)}  (its trial "
+                           f"{model.metadata.get('run')}; relaunching resumes an interrupted sweep)",
+                "system": system,
                 "train_config": cfg, "train_data": {"shards_sha256": shard_hashes(cfg["data"]["shards"])},
                 "evaluation": {"command": eval_command, "images": report["images"],
                                "provenance": report["provenance"], "bootstrap": report["bootstrap"]},
@@ -144,6 +150,15 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
                 "parameters": sum(p.numel() for p in model.parameters())}
         (dest / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
         print(f"bundled {name}: {point['bpp']:.3f} bpp, {point['primary']}")
+
+
+def _spec_of(location: str) -> str:
+    """The sweep spec that trained the adaptors at ``location`` (sweeps keep trials under their name)."""
+    for name, spec in (*OPTIONAL.items(), ("curves-photo-lambda", "curves-lambda.yaml"),
+                       ("curves-photo-pertask", "curves-pertask.yaml")):
+        if f"/{name}/" in location:
+            return spec
+    return "curves.yaml"
 
 
 if __name__ == "__main__":
