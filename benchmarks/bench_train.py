@@ -91,7 +91,7 @@ def part2(shards: str, storage: str) -> list[list]:
     rows = []
     for workers, threads, batch in ((1, 1, 4), (2, 1, 4), (1, 2, 8)):
         cfg = AdaptorTrainConfig.from_dict({
-            "run": {"name": f"bench-{workers}w", "storage": storage, "num_workers": workers, "cpus_per_worker": 2 / workers,
+            "run": {"name": f"bench-{workers}w{threads}t", "storage": storage, "num_workers": workers, "cpus_per_worker": 2 / workers,
                     "threads_per_worker": threads, "checkpoint_every": 10, "wandb": {"mode": "disabled"}},
             "optim": {"steps": 30}, "data": {"shards": shards, "batch_size": batch, "crop": 128, "shuffle_buffer": 16},
             "codec": {"arch": "mbt2018-mean-small", "quality": 2},

@@ -126,6 +126,8 @@ def test_worker_processes_send_uint8_and_the_consumer_gets_the_same_float_batche
     for a, b in zip(in_process, in_workers):
         assert b["image"].dtype == torch.float32 and b["seg"].dtype == torch.int64
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["seg"], b["seg"])
+        assert all(torch.equal(x, y) for x, y in zip(a["boxes"], b["boxes"], strict=True))
+        assert all(torch.equal(x, y) for x, y in zip(a["labels"], b["labels"], strict=True))
     samples = list(iter_samples(str(tmp_path)))[:2]
     raw = collate([_as_uint8(s) for s in samples], as_float=False)
     assert raw["image"].dtype == torch.uint8 and raw["seg"].dtype == torch.uint8

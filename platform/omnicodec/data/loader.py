@@ -181,15 +181,23 @@ def collate(samples: list[Sample], skipped: list | None = None, as_float: bool =
     }
     if skipped is not None:
         batch["skipped"], skipped[:] = list(skipped), []
+    if not as_float:  # one tensor each instead of 2 per sample: each tensor crossing processes costs a shm segment
+        batch["box_counts"] = torch.tensor([len(b) for b in batch["boxes"]])
+        batch["boxes"], batch["labels"] = torch.cat(batch["boxes"]), torch.cat(batch["labels"])
     return batch
 
 
 def to_training_dtypes(batch: dict[str, Any]) -> dict[str, Any]:
-    """uint8 image -> float in [0, 1], seg -> int64 (in place on the dict; idempotent)."""
+    """uint8 image -> float in [0, 1], seg -> int64, packed boxes -> per-image lists (in place
+    on the dict; idempotent)."""
     if batch["image"].dtype == torch.uint8:
         batch["image"] = batch["image"].float().div_(255.0)
     if batch["seg"] is not None and batch["seg"].dtype != torch.int64:
         batch["seg"] = batch["seg"].long()
+    counts = batch.pop("box_counts", None)
+    if counts is not None:
+        sizes = counts.tolist()
+        batch["boxes"], batch["labels"] = list(batch["boxes"].split(sizes)), list(batch["labels"].split(sizes))
     return batch
 
 
