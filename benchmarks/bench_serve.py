@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from common import machine, print_table
+from common import machine, print_table, timeit
 
 CONCURRENCY = (1, 4, 16)
 TASK_SETS = ("cls", "cls,seg,det")
@@ -73,19 +73,10 @@ def model_times(data: bytes) -> dict[str, float]:
     _, y_hat = model.decode_latent(data)
     header = {"height": 192, "width": 256}
 
-    def median(fn, n: int = 9) -> float:
-        fn()
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
-    out = {"entropy decode": median(lambda: model.decode_latent(data))}
+    out = {"entropy decode": timeit(lambda: model.decode_latent(data), repeat=9)}
     for task in ("cls", "seg", "det"):
         worker = TaskWorker(task, "zoo:adaptors-demo")
-        out[task] = median(lambda worker=worker: worker.run_batch([(y_hat, header)]))
+        out[task] = timeit(lambda worker=worker: worker.run_batch([(y_hat, header)]), repeat=9)
     return out
 
 

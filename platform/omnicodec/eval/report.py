@@ -155,15 +155,7 @@ def plot_curves(report: dict[str, Any], out_dir: str) -> list[str]:
         ax.set_xlabel("bits per pixel (real bytes)")
         ax.set_ylabel("PSNR (dB), human view" if t == "psnr" else f"{t}: {_primary_name(report, t)}")
         ax.set_title(("human view" if t == "psnr" else f"task {t}") + f" (n = {report['images']}, 95 % intervals)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        name = f"curve_{t}.png"
-        storage.write_bytes(storage.join(out_dir, name), buf.getvalue())
-        files.append(name)
+        files.append(_save(fig, ax, out_dir, f"curve_{t}.png"))
     return files
 
 
@@ -195,14 +187,21 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str) -> list[str]:
     ax.set_xlabel("PSNR of the frozen decoder's view vs frozen codec @ same bpp (dB)")
     ax.set_ylabel("Delta_m vs frozen codec @ same bpp (%)")
     ax.set_title(f"people vs machines (n = {report['images']}, 95 % intervals)")
+    return [_save(fig, ax, out_dir, "tradeoff_human.png")]
+
+
+def _save(fig, ax, out_dir: str, name: str) -> str:
+    """Grid, legend, tight layout; the figure as PNG under ``out_dir`` (any fsspec URL)."""
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    storage.write_bytes(storage.join(out_dir, "tradeoff_human.png"), buf.getvalue())
-    return ["tradeoff_human.png"]
+    storage.write_bytes(storage.join(out_dir, name), buf.getvalue())
+    return name
 
 
 def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
