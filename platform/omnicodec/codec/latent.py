@@ -107,9 +107,9 @@ class LatentCodec:
 
     @torch.no_grad()
     def decompress_batch(self, strings: list[list[bytes]], z_shape: tuple[int, int]) -> Tensor:
-        """Many streams of one z shape (per image ``[y_string, z_string]``) in one call: the
-        hyper-synthesis runs once on the batch, rANS decodes each string -> B x M x h x w.
-        The inverse of ``compress_batch``, which codes equal-size images the same way."""
+        """Many streams of one z shape (per image ``[y_string, z_string]``) in one call ->
+        B x M x h x w: one pass of CompressAI's decoder for the group (the hyper-synthesis
+        still runs per image, see the module docstring). The inverse of ``compress_batch``."""
         with self._lock:
             self._decoder_view.decompress([list(col) for col in zip(*strings)], torch.Size(z_shape))
             y_hat, self._tap.last = self._tap.last, None

@@ -157,9 +157,9 @@ def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str =
         for base, pts in systems.items():
             if base == test_system:
                 continue
-            at = {t: value_at_rate(_curve_points(pts, t), pt["bpp"], _higher_is_better(t)) for t in tasks}
+            at = _at_rate(pts, pt["bpp"], tasks)
             row["baselines"][base] = at
-            row["delta_m"][base] = delta_m(pt["primary"], at, {t: _higher_is_better(t) for t in tasks})
+            row["delta_m"][base] = delta_m(pt["primary"], at, _directions(tasks))
             row["delta_m_ci"][base] = _delta_m_interval(pt, pts, tasks)
         out["at_equal_rate"].append(row)
     for base in systems:
@@ -188,21 +188,28 @@ def human_tradeoff(systems: dict[str, list[dict[str, Any]]], tasks: list[str],
         if not name.startswith(ADAPTED):
             continue
         for pt in pts:
-            at = value_at_rate(_curve_points(base, "psnr"), pt["bpp"])
-            if pt["psnr"] is None or at is None:
+            at = _at_rate(base, pt["bpp"], ["psnr", *tasks])
+            if pt["psnr"] is None or at["psnr"] is None:
                 continue
-            row = {"system": name, "label": pt["label"], "bpp": pt["bpp"], "psnr": pt["psnr"],
-                   "delta_psnr": pt["psnr"] - at, "delta_m": delta_m(
-                       pt["primary"], {t: value_at_rate(_curve_points(base, t), pt["bpp"], _higher_is_better(t))
-                                       for t in tasks}, {t: _higher_is_better(t) for t in tasks}),
-                   "delta_m_ci": _delta_m_interval(pt, base, tasks)}
-            draws = [float(pt["_draws"]["psnr"][r]) - value_at_rate(_curve_points(base, "psnr", r),
-                                                                     float(pt["_draws"]["bpp"][r]))
-                     for r in range(min(_resampled([pt], "psnr"), _resampled(base, "psnr")))
-                     if value_at_rate(_curve_points(base, "psnr", r), float(pt["_draws"]["bpp"][r])) is not None]
-            row["delta_psnr_ci"] = _interval(np.array(draws)) if draws else None
-            rows.append(row)
+            draws = []
+            for r in range(min(_resampled([pt], "psnr"), _resampled(base, "psnr"))):
+                psnr_at = _at_rate(base, float(pt["_draws"]["bpp"][r]), ["psnr"], r)["psnr"]
+                if psnr_at is not None:
+                    draws.append(float(pt["_draws"]["psnr"][r]) - psnr_at)
+            rows.append({"system": name, "label": pt["label"], "bpp": pt["bpp"], "psnr": pt["psnr"],
+                         "delta_psnr": pt["psnr"] - at["psnr"], "delta_psnr_ci": _interval(np.array(draws)) if draws else None,
+                         "delta_m": delta_m(pt["primary"], {t: at[t] for t in tasks}, _directions(tasks)),
+                         "delta_m_ci": _delta_m_interval(pt, base, tasks)})
     return rows
+
+
+def _at_rate(curve: list[dict[str, Any]], bpp: float, metrics: list[str], row: int | None = None) -> dict[str, float | None]:
+    """Each metric of ``curve`` (of bootstrap resample ``row``, if given) at ``bpp``."""
+    return {m: value_at_rate(_curve_points(curve, m, row), bpp, _higher_is_better(m)) for m in metrics}
+
+
+def _directions(tasks: list[str]) -> dict[str, bool]:
+    return {t: _higher_is_better(t) for t in tasks}
 
 
 def _rate_needed(curve: list[dict[str, Any]], target: dict[str, float], tasks: list[str]) -> tuple[float | None, bool]:
@@ -240,9 +247,8 @@ def _delta_m_interval(pt: dict[str, Any], base: list[dict[str, Any]], tasks: lis
     rows = min([_resampled([pt], t) for t in tasks] + [_resampled(base, t) for t in tasks])
     draws = []
     for r in range(rows):
-        bpp = float(pt["_draws"]["bpp"][r])
-        at = {t: value_at_rate(_curve_points(base, t, r), bpp, _higher_is_better(t)) for t in tasks}
-        d = delta_m({t: float(pt["_draws"][t][r]) for t in tasks}, at, {t: _higher_is_better(t) for t in tasks})
+        at = _at_rate(base, float(pt["_draws"]["bpp"][r]), tasks, r)
+        d = delta_m({t: float(pt["_draws"][t][r]) for t in tasks}, at, _directions(tasks))
         if d is not None:
             draws.append(d)
     return _interval(np.array(draws)) if rows and len(draws) >= 0.5 * rows else None

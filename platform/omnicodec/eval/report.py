@@ -172,12 +172,8 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(5.6, 4.0), dpi=110)
     for name in dict.fromkeys(r["system"] for r in rows):
         pts = [r for r in rows if r["system"] == name and r["delta_m"] is not None]
-        xerr = [[r["delta_psnr"] - (r.get("delta_psnr_ci") or [r["delta_psnr"]] * 2)[0] for r in pts],
-                [(r.get("delta_psnr_ci") or [r["delta_psnr"]] * 2)[1] - r["delta_psnr"] for r in pts]]
-        yerr = [[r["delta_m"] - (r.get("delta_m_ci") or [r["delta_m"]] * 2)[0] for r in pts],
-                [(r.get("delta_m_ci") or [r["delta_m"]] * 2)[1] - r["delta_m"] for r in pts]]
-        ax.errorbar([r["delta_psnr"] for r in pts], [r["delta_m"] for r in pts], xerr=xerr, yerr=yerr, fmt="o",
-                    ms=4, capsize=3, label=name)
+        ax.errorbar([r["delta_psnr"] for r in pts], [r["delta_m"] for r in pts], xerr=_bars(pts, "delta_psnr"),
+                    yerr=_bars(pts, "delta_m"), fmt="o", ms=4, capsize=3, label=name)
         for r in pts:
             ax.annotate(r["label"].split(" ", 1)[-1], (r["delta_psnr"], r["delta_m"]), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
@@ -188,6 +184,12 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str) -> list[str]:
     ax.set_ylabel("Delta_m vs frozen codec @ same bpp (%)")
     ax.set_title(f"people vs machines (n = {report['images']}, 95 % intervals)")
     return [_save(fig, ax, out_dir, "tradeoff_human.png")]
+
+
+def _bars(rows: list[dict[str, Any]], key: str) -> list[list[float]]:
+    """Matplotlib's [below, above] error bars from each row's ``key`` and ``key_ci`` (none: 0)."""
+    cis = [r.get(f"{key}_ci") or [r[key], r[key]] for r in rows]
+    return [[r[key] - ci[0] for r, ci in zip(rows, cis)], [ci[1] - r[key] for r, ci in zip(rows, cis)]]
 
 
 def _save(fig, ax, out_dir: str, name: str) -> str:

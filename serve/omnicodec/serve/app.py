@@ -135,12 +135,9 @@ class Router:
                 self.core.stats["task_retries"] += 1
         raise AssertionError("unreachable")
 
-    async def _decode(self, stream: Bitstream) -> torch.Tensor:
-        return await self._decode_batch(stream)
-
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def _decode_batch(self, streams: list[Bitstream]) -> list[torch.Tensor]:
-        """Concurrent requests' entropy decoding, batched (one hyper-synthesis pass per shape)
+        """Concurrent requests' entropy decoding, batched (one decoder call per latent shape)
         and off the event loop, so the router keeps accepting requests while it decodes."""
         return await asyncio.to_thread(self.core.decode_streams, streams)
 
@@ -186,7 +183,7 @@ class Router:
     async def analyze(self, request: Request, tasks: str = Query("cls", description="e.g. cls,seg@v2,det"),
                       seg_format: str = Query("png", description="png (base64) or rle")) -> Response:
         return await self._handle(request, lambda body: self.core.analyze(body, tasks, self._call, seg_format,
-                                                                          self._decode))
+                                                                          self._decode_batch))
 
     @api.post("/v1/encode", openapi_extra=BINARY_BODY, summary="Encode an image (PNG/JPEG bytes) into a bitstream")
     async def encode(self, request: Request) -> Response:

@@ -159,10 +159,6 @@ class RouterCore:
         self.stats["decode_calls"] += 1
         return latents
 
-    def decode(self, body: bytes, tasks: list[tuple[str, str]]) -> tuple[Bitstream, torch.Tensor]:
-        stream = self.check(body, tasks)
-        return stream, self.decode_streams([stream])[0]
-
     async def analyze(self, body: bytes, tasks_spec: str | None, call: TaskCall, seg_format: str = "png",
                       decode: Callable[[Bitstream], Awaitable[torch.Tensor]] | None = None) -> dict[str, Any]:
         """``decode`` (default: in line) entropy-decodes the checked stream; the Serve router
