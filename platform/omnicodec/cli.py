@@ -140,12 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("train", "multi-task adaptor training on Ray Train (resumable)",
             "Trains the shared S-Adaptor and one T-Adaptor stack per task against frozen task networks,\n"
             "loss R + lambda * sum_t w_t L_t. Relaunching the same command resumes the run.\n\n"
-            "example: omnicodec train jobs/omnicodec/jobs/specs/train.yaml --set optim.steps=500 --set lmbda=2",
+            "example: omnicodec train jobs/omnicodec/jobs/specs/train.yaml --set optim.steps=500 --set lmbda=2\n"
+            "         omnicodec train jobs/omnicodec/jobs/specs/train.yaml --local cuda   (one GPU, no Ray)",
             _train)
     s.add_argument("config", help="training YAML (see jobs/omnicodec/jobs/specs/)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray)")
     s.add_argument("--export", metavar="DIR", help="also copy the final adaptor checkpoint to DIR (path or URL)")
+    s.add_argument("--local", nargs="?", const="cpu", metavar="DEVICE",
+                   help="train in this process on one device (cpu, cuda, cuda:1), without Ray: same steps, same "
+                        "run folder and resume; run.num_workers is ignored")
     s = cmd("sweep", "Ray Tune search over adaptor sizes, lambda and task weights",
             "Runs trials (each a Ray Train run) and reports the rate/accuracy Pareto front.\n\n"
             "example: omnicodec sweep jobs/omnicodec/jobs/specs/sweep.yaml", _sweep)

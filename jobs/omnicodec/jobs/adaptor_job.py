@@ -129,10 +129,8 @@ class AdaptorTrainJob(Job):
     config: AdaptorTrainConfig
 
     def setup(self) -> None:
-        import ray.train.torch
-
         cfg = self.config
-        self.device = ray.train.torch.get_device() if cfg.run.use_gpu else torch.device("cpu")
+        self.device = self.worker_device()
         model = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor)
         model.adaptors.s.requires_grad_(cfg.train_s_adaptor)
         for stack in model.adaptors.t.values():
@@ -142,7 +140,7 @@ class AdaptorTrainJob(Job):
             cfg.lmbda, cfg.human_weight)
         # DDP wraps OmniCodec, whose only parameters are the adaptors: the frozen codec is a
         # plain attribute and the task networks live outside it.
-        self.model = ray.train.torch.prepare_model(model.to(self.device), move_to_device=False)
+        self.model = self.prepare(model.to(self.device))
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.make_optimizer(self.params, cfg.optim)
 

@@ -149,8 +149,9 @@ def train_command(a: argparse.Namespace) -> None:
         print(f"run '{cfg.run.name}' is already complete ({int(result.metrics['step'])}/{cfg.optim.steps} steps); "
               f"its adaptors: {result.metrics['adaptors']} (raise optim.steps to train longer, or use a new run.name)")
     else:
-        _init(a)
-        result = train_adaptors(cfg)
+        if a.local is None:
+            _init(a)
+        result = train_adaptors(cfg, local_device=a.local)
         print_train_summary(result)
         if result.error:
             raise OmnicodecError(f"run {cfg.run.name} failed: {result.error}")

@@ -64,9 +64,8 @@ class CodecPretrainJob(Job):
     config: CodecPretrainConfig
 
     def setup(self) -> None:
-        import ray.train.torch
-
         cfg = self.config
+        self.device = self.worker_device()
         codec = build_codec(cfg.arch, cfg.quality)
         if cfg.init_from:
             codec.load_state_dict(_initial_state(cfg.init_from))
@@ -77,7 +76,7 @@ class CodecPretrainJob(Job):
             to_channels_last(codec)
         main = [p for n, p in codec.named_parameters() if not n.endswith(".quantiles")]
         aux = [p for n, p in codec.named_parameters() if n.endswith(".quantiles")]
-        self.model = ray.train.torch.prepare_model(codec, parallel_strategy_kwargs={"find_unused_parameters": True})
+        self.model = self.prepare(codec.to(self.device), parallel_strategy_kwargs={"find_unused_parameters": True})
         self.make_optimizer(main, cfg.optim)
         self.main_params = main
         self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr)

@@ -55,9 +55,12 @@ class Job:
 
     config_class: type[Config]
 
-    def __init__(self, config: Config, rank: int = 0, world_size: int = 1):
+    def __init__(self, config: Config, rank: int = 0, world_size: int = 1, device: torch.device | None = None):
+        """``device`` set: a local run in this process (``omnicodec.jobs.local``), no Ray;
+        unset: a Ray Train worker, whose device Ray Train assigns."""
         self.config, self.rank, self.world_size = config, rank, world_size
-        self.device = torch.device("cpu")
+        self.local = device is not None
+        self.device = device if device is not None else torch.device("cpu")
         self.model: torch.nn.Module  # possibly DDP-wrapped; trainable weights only
         self.optimizer: torch.optim.Optimizer
         self.scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -80,6 +83,24 @@ class Job:
         return {}
 
     # shared helpers ------------------------------------------------------------
+    def worker_device(self) -> torch.device:
+        """The device this job computes on: the local run's, or Ray Train's for this worker
+        (its GPU when ``run.use_gpu``)."""
+        if self.local:
+            return self.device
+        import ray.train.torch
+
+        return ray.train.torch.get_device() if self.config.run.use_gpu else torch.device("cpu")
+
+    def prepare(self, model: torch.nn.Module, **ddp_kwargs: Any) -> torch.nn.Module:
+        """DDP-wrap ``model`` (already on ``self.device``) under Ray Train; a local run is
+        one process, so the model stays as it is."""
+        if self.local:
+            return model
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model, move_to_device=False, **ddp_kwargs)
+
     @property
     def steps(self) -> int:
         return self.config.optim.steps
@@ -148,15 +169,27 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            state = torch.load(os.path.join(d, STATE_FILE), map_location=job.device, weights_only=True)
-        job.load_state_dict(state)
-        step, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
-    resumed_from = step
-
+            step, elapsed = restore(job, d)
     tracker = RankZeroTracker(run, config.to_dict(), rank, total=job.steps, start=step)
+    run_steps(job, step, elapsed, lambda s, m, e: _report(job, s, m, rank, e), tracker)
+
+
+def restore(job: Job, directory: str) -> tuple[int, float]:
+    """Load a checkpoint folder's trainer state into ``job``: (step, training seconds)."""
+    state = torch.load(os.path.join(directory, STATE_FILE), map_location=job.device, weights_only=True)
+    job.load_state_dict(state)
+    return int(state["step"]), float(state.get("elapsed", 0.0))
+
+
+def run_steps(job: Job, step: int, elapsed: float, report: Any, tracker: Any) -> None:
+    """The loop every job runs, on a Ray Train worker or in one local process: segments of
+    ``checkpoint_every`` steps, each reseeded from (seed, rank, segment) with a fresh data
+    stream; ``report(step, metrics, elapsed)`` checkpoints at each segment's end."""
+    run: RunSpec = job.config.run
+    resumed_from = step
     while step < job.steps:
         segment = step // run.checkpoint_every
-        seed_everything(run.seed, rank, segment)
+        seed_everything(run.seed, job.rank, segment)
         batches = iter(job.batches(segment))
         end = min(job.steps, (segment + 1) * run.checkpoint_every)
         sums: dict[str, float] = defaultdict(float)
@@ -173,15 +206,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         elapsed += seconds
         means.update(step=step, steps_per_s=n / seconds, lr=float(job.scheduler.get_last_lr()[0]),
                      resumed_from=resumed_from, train_s=elapsed)
-        if rank == 0:
+        if job.rank == 0:
             means.update(job.validate())
-        _report(job, step, means, rank, elapsed)
+        report(step, means, elapsed)
         tracker.segment(step, means)
     if tracker.reported == 0:
         # Relaunched after completion: nothing to train. Re-report the restored state as a
         # checkpoint, because Ray's Result carries the metrics of the latest checkpoint.
-        _report(job, step, {"step": step, "already_complete": 1.0, "resumed_from": resumed_from, "train_s": elapsed},
-                rank, elapsed)
+        report(step, {"step": step, "already_complete": 1.0, "resumed_from": resumed_from, "train_s": elapsed}, elapsed)
     tracker.finish()
 
 
@@ -199,11 +231,16 @@ def _report(job: Job, step: int, metrics: dict[str, float], rank: int, elapsed: 
 
     with tempfile.TemporaryDirectory() as tmp:
         if rank == 0:
-            torch.save({"step": step, "elapsed": elapsed, **job.state_dict()}, os.path.join(tmp, STATE_FILE))
-            job.export(tmp)
+            write_checkpoint(job, tmp, step, elapsed)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(metrics, checkpoint=None)
+
+
+def write_checkpoint(job: Job, directory: str, step: int, elapsed: float) -> None:
+    """Trainer state (resume) and the job's deliverable (``export``) into one folder."""
+    torch.save({"step": step, "elapsed": elapsed, **job.state_dict()}, os.path.join(directory, STATE_FILE))
+    job.export(directory)
 
 
 # ----------------------------------------------------------------- driver side

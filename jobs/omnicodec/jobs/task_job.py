@@ -55,6 +55,7 @@ class TaskPretrainJob(Job):
         # No DDP wrapper: the FCOS loss path does not go through forward(), so gradients
         # are averaged across ranks explicitly after backward (_allreduce_grads).
         net = build_task_net(self.config.task, self.config.classes())
+        self.device = self.worker_device()
         self.model = net.to(self.device)
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.make_optimizer(self.params, self.config.optim)

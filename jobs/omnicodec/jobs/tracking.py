@@ -17,7 +17,8 @@ from omnicodec.jobs.specs import DEFAULT_HOME, RunSpec
 
 
 class RankZeroTracker:
-    def __init__(self, run: RunSpec, config: dict[str, Any], rank: int, total: int, start: int):
+    def __init__(self, run: RunSpec, config: dict[str, Any], rank: int, total: int, start: int,
+                 under_ray: bool = True):
         self.active = rank == 0
         self.reported = 0
         self.wandb = None
@@ -27,7 +28,10 @@ class RankZeroTracker:
         if not self.active:
             return
         if start < total:
-            from ray.experimental.tqdm_ray import tqdm
+            if under_ray:  # a bar that survives forwarding from a worker to the driver's terminal
+                from ray.experimental.tqdm_ray import tqdm
+            else:
+                from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=run.name)
             if start:
