@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--sweep", default=os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves.yaml"))
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}"))
+    ap.add_argument("--out", default=ap_default_out())
     ap.add_argument("--single", action="append", default=[], metavar="TASK=CKPT",
                     help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweep)")
     ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
@@ -86,9 +86,15 @@ def main() -> None:
     ap.add_argument("--bundle", action="store_true",
                     help="copy each evaluated adaptor set into the zoo as adaptors-photo-q<N>, with a card")
     ap.add_argument("--skip-eval", action="store_true", help="reuse the report in --out (with --bundle)")
+    ap.add_argument("--long", metavar="RUNS_DIR",
+                    help="evaluate the longer runs of benchmarks/train_long_gpu.py in RUNS_DIR instead: their "
+                         "all-in-one curve against the frozen codec, JPEG, WebP, their per-task curve and the "
+                         "300-step all-in-one curve (the training-length ablation)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
+    if a.long:
+        return long_runs(a, t0)
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
@@ -112,7 +118,48 @@ def main() -> None:
     print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {a.out}/report.md")
 
 
-def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
+def _fresh_scenes() -> str:
+    fresh = os.path.join(HOME, "data", f"scenes-fresh-s{FRESH_SEED}")
+    if not os.path.exists(os.path.join(fresh, "test-000019.tar")):
+        _run(["data", "scenes", "--out", fresh, "--train", "0", "--test", "1000", "--seed", str(FRESH_SEED)])
+    return os.path.join(fresh, "test-{000000..000019}.tar")
+
+
+def long_runs(a: argparse.Namespace, t0: float) -> None:
+    """The training-length lever: the same spec trained 2000 steps (GPU) instead of 300 (CPU)."""
+    def newest(run: str) -> str:
+        return os.path.join(a.long, run)  # resolve() takes a run folder's newest checkpoint
+
+    aio = sorted((r for r in os.listdir(a.long) if r.startswith("long-aio-")), key=lambda r: float(r.split("-l")[-1]))
+    lambdas = sorted({r.split("-l")[-1] for r in os.listdir(a.long) if r.startswith("long-cls-")}, key=float)
+    short = [*_trial_adaptors("curves-photo", a.sweep, False), *_trial_adaptors("curves-photo-lambda", LAMBDA, False),
+             *_trial_adaptors("curves-photo-lambda-fill", os.path.join(SPECS, OPTIONAL["curves-photo-lambda-fill"]), False)]
+    qualities = sorted(c["quality"] for c in zoo.available()
+                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
+    out = a.out if a.out != ap_default_out() else os.path.join(HERE, "results", f"curves-photo-long-s{FRESH_SEED}")
+    args = ["eval", *[x for r in aio for x in ("--adaptors", newest(r))], "--data", _fresh_scenes(), "--out", out,
+            "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
+            "--baseline", f"jpeg:{a.jpeg}", "--baseline", f"webp:{a.webp}",
+            *[x for lm in lambdas for x in ("--baseline", "single:" + ",".join(
+                f"{t}={newest(f'long-{t}-l{lm}')}" for t in ("cls", "seg", "det")) + f"@2000 steps λ={lm}")],
+            *(["--baseline", "adaptors:all-in-one 300 steps=" + ",".join(short)] if short else []),
+            "--pictures", "3", *(["--limit", str(a.limit)] if a.limit else [])]
+    if not a.skip_eval:
+        _run(args)
+    if a.bundle:
+        train = (f"python benchmarks/train_long_gpu.py --data '<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 "
+                 f"--only RUN  (on one GPU; {os.path.join(a.long, 'summary.json')} records the batch)")
+        bundle([newest(r) for r in aio], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]),
+               suffix="-long", train_command=train)
+    print(f"bench_curves --long: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
+def ap_default_out() -> str:
+    return os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}")
+
+
+def bundle(adaptors: list[str], report_json: str, eval_command: str, suffix: str = "",
+           train_command: str | None = None) -> None:
     """Each adaptor set into ``zoo/weights/adaptors-photo-q<N>/`` with ``card.json``: how it
     was trained (config, training shards' sha256), how it was measured (the evaluation
     command, the test set's provenance) and its operating point with 95 % intervals."""
@@ -132,7 +179,7 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
         lmbda, mu = model.metadata.get("lmbda", 2.0), model.metadata.get("human_weight") or 0.0
         system, suffix = describe_adaptors(model.metadata, "", q)
         name = (f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}") + (f"-mu{mu:g}" if mu else "")
-                + ("-decoder-only" if system.startswith("decoder-only") else ""))
+                + ("-decoder-only" if system.startswith("decoder-only") else "") + suffix)
         (point,) = [p for p in report["points"] if p["system"] == system and p["label"].endswith(suffix)]
         dest = zoo.WEIGHTS_DIR / name
         shutil.rmtree(dest, ignore_errors=True)
@@ -140,8 +187,9 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str) -> None:
         cfg = model.metadata.get("config", {})
         card = {"name": name, "kind": "adaptors", "codec": f"{model.codec.spec.arch} q{q}",
                 "tasks": model.tasks, "lmbda": model.metadata.get("lmbda"),
-                "command": f"omnicodec sweep jobs/omnicodec/jobs/specs/{_spec_of(location)}  (its trial "
-                           f"{model.metadata.get('run')}; relaunching resumes an interrupted sweep)",
+                "command": train_command.replace("RUN", str(model.metadata.get("run"))) if train_command else
+                f"omnicodec sweep jobs/omnicodec/jobs/specs/{_spec_of(location)}  (its trial "
+                f"{model.metadata.get('run')}; relaunching resumes an interrupted sweep)",
                 "system": system,
                 "train_config": cfg, "train_data": {"shards_sha256": shard_hashes(cfg["data"]["shards"])},
                 "evaluation": {"command": eval_command, "images": report["images"],

@@ -60,6 +60,21 @@ def test_bare_checkout_on_pythonpath_finds_every_source_root():
     assert out.stdout.strip().startswith(os.path.join(REPO, "adaptors"))
 
 
+def test_a_regular_install_ships_every_package_of_the_four_roots():
+    """`pip install .` (not editable) copies only the packages pyproject lists: one missed
+    subpackage installs fine and fails at import time on the user's machine."""
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    found = set()
+    for root in ("platform", "adaptors", "jobs", "serve"):
+        for folder, _, files in os.walk(os.path.join(REPO, root)):
+            if "__init__.py" in files:
+                found.add(os.path.relpath(folder, os.path.join(REPO, root)).replace(os.sep, "."))
+    assert found == listed
+
+
 def test_library_import_has_no_ray_side_effects():
     code = ("import sys, omnicodec.model, omnicodec.data.loader, omnicodec.eval.evaluate, omnicodec.adaptors;"
             "import ray; print(ray.is_initialized())")

@@ -181,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
-                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT  (repeatable)")
+                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT,...[@LABEL] "
+                        "(one per-task point; repeat for a curve)  adaptors:NAME=RUN_OR_CKPT,... (a baseline curve "
+                        "of other adaptor sets, e.g. trained shorter)  (repeatable)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--resamples", type=int, default=1000,
                    help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")

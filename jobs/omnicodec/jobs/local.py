@@ -22,8 +22,17 @@ import torch
 from omnicodec import storage
 from omnicodec.config import Config
 from omnicodec.errors import ConfigError, DataError
-from omnicodec.jobs.runner import (TrainResult, completed_checkpoint, guard_relaunch, job_class, preflight, restore,
-                                   run_steps, seed_everything, write_checkpoint)
+from omnicodec.jobs.runner import (
+    TrainResult,
+    completed_checkpoint,
+    guard_relaunch,
+    job_class,
+    preflight,
+    restore,
+    run_steps,
+    seed_everything,
+    write_checkpoint,
+)
 from omnicodec.jobs.specs import RunSpec
 
 CHECKPOINT_PREFIX = "checkpoint_"

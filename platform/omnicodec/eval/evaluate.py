@@ -326,8 +326,10 @@ def data_provenance(data: str | list[str]) -> dict[str, Any]:
 def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None, storage_root: str,
                   jpeg: tuple[int, ...] = DEFAULT_JPEG) -> tuple[list[System], list[str]]:
     """``adaptor_ckpts``: (label, checkpoint). Baseline specs: ``frozen:ARCH:Q1,Q2``,
-    ``jpeg:Q1,Q2``, ``webp:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]``. Default baselines: the
-    frozen codec at every bundled quality of the adaptors' architecture, and JPEG."""
+    ``jpeg:Q1,Q2``, ``webp:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]`` (repeat it: the points
+    form one per-task curve), ``adaptors:NAME=RUN_OR_CKPT,...`` (other adaptor sets as a baseline
+    curve called NAME, e.g. the same method trained shorter). Default baselines: the frozen codec
+    at every bundled quality of the adaptors' architecture, and JPEG."""
     from omnicodec import zoo
     from omnicodec.codec import CodecSpec, load_codec
 
@@ -356,6 +358,16 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
                 systems.append(FrozenCodec(OmniCodec(codec, with_adaptors=False), f"q{q}"))
         elif kind in ("jpeg", "webp"):
             systems.extend((Jpeg if kind == "jpeg" else WebP)(int(q)) for q in rest.split(","))
+        elif kind == "adaptors":
+            name, _, body = rest.partition("=")
+            if not name or not body:
+                raise OmnicodecError(f"--baseline {spec}: expected adaptors:NAME=RUN_OR_CKPT,...")
+            for where in body.split(","):
+                source = _resolve(where, storage_root)
+                model = OmniCodec.from_checkpoint(source)
+                if model.tasks != tasks:
+                    raise OmnicodecError(f"--baseline {spec}: {where} has tasks {model.tasks}, the adaptors {tasks}")
+                systems.append(AllInOne(model, short_label(where), name=name, source=source))
         elif kind == "single":
             body, _, label = rest.partition("@")
             sources = {}
@@ -368,8 +380,8 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
             models = {t: OmniCodec.from_checkpoint(c) for t, c in sources.items()}
             systems.append(PerTaskAdaptors(models, label or body, sources=sources))
         else:
-            raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,..., webp:Q,... "
-                                 "or single:TASK=RUN,...")
+            raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,..., webp:Q,..., "
+                                 "single:TASK=RUN,... or adaptors:NAME=RUN,...")
     return systems, tasks
 
 
@@ -407,15 +419,23 @@ def describe_adaptors(meta: dict[str, Any], label: str, quality: int) -> tuple[s
     return name, label
 
 
+def name_adaptor_systems(systems: list[System]) -> None:
+    """Label every adaptor set by how it was trained (quality, lambda, mu) and put the test
+    sets on their curve (all-in-one, decoder-only, ... +human); a baseline curve given a name
+    (``adaptors:NAME=...``) keeps it."""
+    for s in systems:
+        if isinstance(s, AllInOne):
+            name, s.label = describe_adaptors(getattr(s.model, "metadata", {}), s.label, s.model.codec.spec.quality)
+            s.name = name if s.name == "all-in-one" else s.name
+
+
 def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) -> None:
     from omnicodec.eval.report import print_summary
 
     ckpts = [(name, _resolve(name, a.storage)) for name in (a.run or [])] + \
             [(short_label(c), _resolve(c, a.storage)) for c in (a.adaptors or [])]
     systems, tasks = build_systems(ckpts, a.baseline, a.storage)
-    for s in systems:
-        if isinstance(s, AllInOne):
-            s.name, s.label = describe_adaptors(getattr(s.model, "metadata", {}), s.label, s.model.codec.spec.quality)
+    name_adaptor_systems(systems)
     report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
                             pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache)
     print_summary(report)
