@@ -90,11 +90,16 @@ def main() -> None:
                     help="evaluate the longer runs of benchmarks/train_long_gpu.py in RUNS_DIR instead: their "
                          "all-in-one curve against the frozen codec, JPEG, WebP, their per-task curve and the "
                          "300-step all-in-one curve (the training-length ablation)")
+    ap.add_argument("--union", metavar="RUNS_DIR",
+                    help="every bundled-kind all-in-one set (the 300-step trials and the long runs in RUNS_DIR) as "
+                         "ONE curve against the frozen codec: the operational frontier a deployment picks from")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
     if a.long:
         return long_runs(a, t0)
+    if a.union:
+        return union(a, t0)
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
@@ -132,8 +137,7 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
 
     aio = sorted((r for r in os.listdir(a.long) if r.startswith("long-aio-")), key=lambda r: float(r.split("-l")[-1]))
     lambdas = sorted({r.split("-l")[-1] for r in os.listdir(a.long) if r.startswith("long-cls-")}, key=float)
-    short = [*_trial_adaptors("curves-photo", a.sweep, False), *_trial_adaptors("curves-photo-lambda", LAMBDA, False),
-             *_trial_adaptors("curves-photo-lambda-fill", os.path.join(SPECS, OPTIONAL["curves-photo-lambda-fill"]), False)]
+    short = _short_curve(a)
     qualities = sorted(c["quality"] for c in zoo.available()
                        if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
     out = a.out if a.out != ap_default_out() else os.path.join(HERE, "results", f"curves-photo-long-s{FRESH_SEED}")
@@ -150,15 +154,32 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
         train = (f"python benchmarks/train_long_gpu.py --data '<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 "
                  f"--only RUN  (on one GPU; {os.path.join(a.long, 'summary.json')} records the batch)")
         bundle([newest(r) for r in aio], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]),
-               suffix="-long", train_command=train)
+               name_suffix="-long", train_command=train)
     print(f"bench_curves --long: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
+def _short_curve(a: argparse.Namespace) -> list[str]:
+    """The 300-step all-in-one sets (CPU sweeps): quality ladder and lambda ladder at q2."""
+    return [*_trial_adaptors("curves-photo", a.sweep, False), *_trial_adaptors("curves-photo-lambda", LAMBDA, False),
+            *_trial_adaptors("curves-photo-lambda-fill", os.path.join(SPECS, OPTIONAL["curves-photo-lambda-fill"]), False)]
+
+
+def union(a: argparse.Namespace, t0: float) -> None:
+    longs = sorted(os.path.join(a.union, r) for r in os.listdir(a.union) if r.startswith("long-aio-"))
+    qualities = sorted(c["quality"] for c in zoo.available()
+                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
+    out = a.out if a.out != ap_default_out() else os.path.join(HERE, "results", f"curves-photo-union-s{FRESH_SEED}")
+    _run(["eval", *[x for p in [*longs, *_short_curve(a)] for x in ("--adaptors", p)], "--data", _fresh_scenes(),
+          "--out", out, "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}", "--pictures", "0",
+          *(["--limit", str(a.limit)] if a.limit else [])])
+    print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
 def ap_default_out() -> str:
     return os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}")
 
 
-def bundle(adaptors: list[str], report_json: str, eval_command: str, suffix: str = "",
+def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix: str = "",
            train_command: str | None = None) -> None:
     """Each adaptor set into ``zoo/weights/adaptors-photo-q<N>/`` with ``card.json``: how it
     was trained (config, training shards' sha256), how it was measured (the evaluation
@@ -179,7 +200,7 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str, suffix: str
         lmbda, mu = model.metadata.get("lmbda", 2.0), model.metadata.get("human_weight") or 0.0
         system, suffix = describe_adaptors(model.metadata, "", q)
         name = (f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}") + (f"-mu{mu:g}" if mu else "")
-                + ("-decoder-only" if system.startswith("decoder-only") else "") + suffix)
+                + ("-decoder-only" if system.startswith("decoder-only") else "") + name_suffix)
         (point,) = [p for p in report["points"] if p["system"] == system and p["label"].endswith(suffix)]
         dest = zoo.WEIGHTS_DIR / name
         shutil.rmtree(dest, ignore_errors=True)

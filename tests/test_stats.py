@@ -62,6 +62,19 @@ def test_bd_rate_drops_points_off_the_operational_frontier():
     assert bd_rate(noisy, test)["bd_rate"] == pytest.approx(-50.0, abs=1e-6)
 
 
+def test_bd_rate_names_the_widest_rate_gap_its_interpolation_spans():
+    """The anchor's range 30-32 falls between test points 0.05 and 0.4 bpp (8x apart): the
+    value there is the interpolation's, and the report must be able to say so."""
+    anchor = _curve([0.1, 0.2, 0.4, 0.8], [28.0, 30.0, 32.0, 34.0])
+    sparse = _curve([0.05, 0.4], [29.0, 33.0])
+    assert bd_rate(anchor, sparse)["rate_gap"] == pytest.approx(8.0)
+    dense = _curve([0.05, 0.1, 0.2, 0.4], [28.0, 30.0, 32.0, 34.0])
+    assert bd_rate(anchor, dense)["rate_gap"] == pytest.approx(2.0)  # every neighbour 2x apart
+    from omnicodec.eval.report import _bd
+
+    assert _bd({"bd_rate": -40.0, "rate_gap": 8.0}).endswith("†") and "†" not in _bd({"bd_rate": -40.0, "rate_gap": 2.0})
+
+
 def test_bd_rate_says_why_it_is_undefined():
     one_point = _curve([0.2], [30.0])
     assert bd_rate(one_point, _curve([0.1, 0.2], [29.0, 31.0]))["note"].startswith("needs >= 2 frontier points")

@@ -61,14 +61,19 @@ def _provenance_line(report: dict[str, Any]) -> str:
 def _bd(v: dict[str, Any]) -> str:
     if v.get("bd_rate") is None:
         return "n/a"
+    from omnicodec.eval.summary import SPARSE_GAP
+
     ci = v.get("ci")
-    return f"{v['bd_rate']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+    sparse = " †" if v.get("rate_gap", 1.0) > SPARSE_GAP else ""
+    return f"{v['bd_rate']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "") + sparse
 
 
 NA_NOTE = ("n/a in a BD-rate cell: the two curves do not share a range of the metric, or a curve has fewer than "
            "two points on its operational frontier (a point that costs more bits and scores no better is dropped), "
            "so no rate can be compared at equal accuracy. n/a in a baseline cell: the baseline's curve does not "
-           "reach that bpp (no extrapolation).")
+           "reach that bpp (no extrapolation). †: inside the compared accuracy range a curve's neighbouring "
+           "frontier points lie more than 2x apart in rate (report.json: rate_gap), so the value rests on the "
+           "interpolation there, not on measured points; the interval covers image sampling only.")
 
 
 def _key(report: dict[str, Any], task: str) -> str:

@@ -9,6 +9,11 @@ Every curve is first reduced to its operational frontier: a point that costs mor
 than another and scores no better is dropped (nobody would operate there). Task metrics
 measured on a few hundred images are noisy, and Bjontegaard's interpolation needs the
 metric to increase with rate.
+
+Where a curve's frontier points lie far apart in rate inside the shared metric range, the
+BD-rate there rests on the interpolation, not on measurements: ``rate_gap`` (the largest
+rate ratio between neighbouring frontier points spanning that range, over both curves) says
+how far, and reports flag values whose gap exceeds ``SPARSE_GAP``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ def _curve(points: list[dict[str, Any]], metric: str = "value", higher_is_better
         if not frontier or m > frontier[-1][1]:
             frontier.append((r, m))
     return np.array([f[0] for f in frontier], float), np.array([f[1] for f in frontier], float)
+
+
+SPARSE_GAP = 2.0  # a chord spanning more than 2x in rate inside the compared range: flagged
+
+
+def _widest_gap(rates: np.ndarray, metrics: np.ndarray, lo: float, hi: float) -> float:
+    """Largest rate ratio between neighbouring frontier points whose segment meets [lo, hi]."""
+    gaps = [rates[i + 1] / rates[i] for i in range(len(rates) - 1)
+            if metrics[i + 1] >= lo and metrics[i] <= hi and rates[i] > 0]
+    return float(max(gaps, default=1.0))
 
 
 def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: str = "value",
@@ -52,8 +67,9 @@ def bd_rate(anchor: list[dict[str, Any]], test: list[dict[str, Any]], metric: st
             value = float(bd.bd_rate(ra, ma, rt, mt, method="pchip", require_matching_points=False, min_overlap=0))
         except Exception as e:  # the package raises plain exceptions on degenerate curves
             return {"bd_rate": None, "note": f"{type(e).__name__}: {e}"}
+    gap = max(_widest_gap(ra, ma, lo, hi), _widest_gap(rt, mt, lo, hi))
     return {"bd_rate": value if math.isfinite(value) else None, "overlap": round(float(overlap), 3),
-            "points": [len(ra), len(rt)]}
+            "points": [len(ra), len(rt)], "rate_gap": round(gap, 2)}
 
 
 def value_at_rate(points: list[dict[str, Any]], bpp: float, higher_is_better: bool = True) -> float | None:
