@@ -76,9 +76,20 @@ def fit_local(kind: str, config: Config, device: str = "cpu", keep: int | None =
         placed = resolve_device(device)
     except (ConfigError, DataError) as e:
         return TrainResult(run.name, run_dir, None, {}, 0.0, f"{type(e).__name__}: {e}")
-    torch.set_num_threads(run.threads_per_worker or max(1, int(run.cpus_per_worker)))
-    if placed.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # training shapes are fixed: pick the fastest kernels once
+    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    try:  # this process's settings are the caller's again afterwards (a notebook, a test session)
+        torch.set_num_threads(run.threads_per_worker or max(1, int(run.cpus_per_worker)))
+        if placed.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # training shapes are fixed: pick the fastest kernels once
+        return _train(kind, config, placed, keep)
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _train(kind: str, config: Config, placed: torch.device, keep: int | None) -> TrainResult:
+    run: RunSpec = config.run
+    run_dir = run.run_dir()
     job = job_class(kind)(config, rank=0, world_size=1, device=placed)
     seed_everything(run.seed, 0, -1)
     job.setup()
