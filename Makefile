@@ -13,16 +13,17 @@ demo: setup
 	.venv/bin/omnicodec demo
 
 test: setup
-	.venv/bin/python -m pytest -q -m "not cluster"
+	.venv/bin/python -m pytest -q -m "not cluster and not heavy"
 
-# multi-node training with a node lost, Serve with replicas killed: each drill starts its own
-# loopback Ray (about 3 minutes on 2 cores); CI runs it after `make test`
+# the heavier lane, CI runs it after `make test`: multi-node training with a node lost, Serve
+# with replicas killed (each drill starts its own loopback Ray), and long end-to-end round
+# trips (a run checkpointing to S3 on a loopback S3 server); about 6 minutes on 2 cores
 test-cluster: setup
-	.venv/bin/python -m pytest -q -m cluster
+	.venv/bin/python -m pytest -q -m "cluster or heavy"
 
 # the unit lane: no Ray cluster, nothing slow (about 2 minutes on 2 cores)
 test-fast: setup
-	.venv/bin/python -m pytest -q -m "not ray and not slow"
+	.venv/bin/python -m pytest -q -m "not ray and not slow and not heavy"
 
 bench: setup
 	.venv/bin/python benchmarks/run_all.py

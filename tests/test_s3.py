@@ -58,6 +58,7 @@ def _cli(env: dict, home: str, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+@pytest.mark.heavy
 def test_a_run_checkpoints_to_s3_resumes_from_there_and_eval_and_serve_load_it(s3, tmp_path):
     env, fs = s3
     spec = os.path.join(os.path.dirname(__file__), "..", "jobs", "omnicodec", "jobs", "specs", "train.yaml")
