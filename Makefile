@@ -17,7 +17,7 @@ test: setup
 
 # the heavier lane, CI runs it after `make test`: multi-node training with a node lost, Serve
 # with replicas killed (each drill starts its own loopback Ray), and long end-to-end round
-# trips (a run checkpointing to S3 on a loopback S3 server); about 6 minutes on 2 cores
+# trips (a run checkpointing to S3 on a loopback S3 server); about 5 minutes on 2 cores
 test-cluster: setup
 	.venv/bin/python -m pytest -q -m "cluster or heavy"
 
