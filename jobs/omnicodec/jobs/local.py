@@ -24,10 +24,8 @@ from omnicodec.config import Config
 from omnicodec.errors import ConfigError, DataError
 from omnicodec.jobs.runner import (
     TrainResult,
-    completed_checkpoint,
-    guard_relaunch,
     job_class,
-    preflight,
+    prelaunch,
     restore,
     run_steps,
     seed_everything,
@@ -68,11 +66,9 @@ def fit_local(kind: str, config: Config, device: str = "cpu", keep: int | None =
         return TrainResult(run.name, run_dir, None, {}, 0.0,
                            "ConfigError: a local run writes to a local run.storage folder (not a URL)")
     try:
-        preflight(config)
-        done = completed_checkpoint(config)
+        done = prelaunch(config)
         if done is not None:
             return done
-        guard_relaunch(config)
         placed = resolve_device(device)
     except (ConfigError, DataError) as e:
         return TrainResult(run.name, run_dir, None, {}, 0.0, f"{type(e).__name__}: {e}")

@@ -333,6 +333,17 @@ def completed_checkpoint(config: Config) -> TrainResult | None:
     return None
 
 
+def prelaunch(config: Config) -> TrainResult | None:
+    """What every launch checks before training, wherever it trains: the shards exist, the run
+    is not already complete (its result, if it is), a relaunch is still the same experiment.
+    Raises ConfigError / DataError naming the problem."""
+    preflight(config)
+    done = completed_checkpoint(config)
+    if done is None:
+        guard_relaunch(config)
+    return done
+
+
 def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
     """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name."""
     import ray.train
@@ -342,11 +353,9 @@ def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult
 
     run: RunSpec = config.run
     try:
-        preflight(config)
-        done = completed_checkpoint(config)
+        done = prelaunch(config)
         if done is not None:
             return done
-        guard_relaunch(config)
         check_fits(f"run '{run.name}'", run.num_workers * run.cpus_per_worker, run.num_workers if run.use_gpu else 0,
                    f"{run.num_workers} workers x {run.cpus_per_worker:g} CPU")
     except (ConfigError, DataError) as e:
