@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--sweep", default=os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves.yaml"))
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
-    ap.add_argument("--out", default=ap_default_out())
+    ap.add_argument("--out", help="report folder (default: benchmarks/results/curves-photo-{fresh,long,union}-s7919)")
     ap.add_argument("--single", action="append", default=[], metavar="TASK=CKPT",
                     help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweep)")
     ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
@@ -103,13 +103,10 @@ def main() -> None:
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
-    qualities = sorted(c["quality"] for c in zoo.available()
-                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
-    fresh = os.path.join(HOME, "data", f"scenes-fresh-s{FRESH_SEED}")
-    if not os.path.exists(os.path.join(fresh, "test-000019.tar")):
-        _run(["data", "scenes", "--out", fresh, "--train", "0", "--test", "1000", "--seed", str(FRESH_SEED)])
+    qualities = _photo_qualities()
+    out = a.out or _default_out("fresh")
     args = ["eval", *[x for p in adaptors for x in ("--adaptors", p)],
-            "--data", os.path.join(fresh, "test-{000000..000019}.tar"), "--out", a.out,
+            "--data", _fresh_scenes(), "--out", out,
             "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
             *(["--baseline", f"jpeg:{a.jpeg}"] if a.jpeg else []), *(["--baseline", f"webp:{a.webp}"] if a.webp else []),
             *(["--baseline", f"single:{','.join(single)}@q2 λ=2"] if single else []),
@@ -119,8 +116,18 @@ def main() -> None:
     if not a.skip_eval:
         _run(args)
     if a.bundle:
-        bundle(adaptors, os.path.join(a.out, "report.json"), " ".join(["omnicodec", *args]))
-    print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {a.out}/report.md")
+        bundle(adaptors, os.path.join(out, "report.json"), " ".join(["omnicodec", *args]))
+    print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
+def _photo_qualities() -> list[int]:
+    """Every bundled quality of the photo codec (the frozen-codec curve)."""
+    return sorted(c["quality"] for c in zoo.available()
+                  if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
+
+
+def _default_out(view: str) -> str:
+    return os.path.join(HERE, "results", f"curves-photo-{view}-s{FRESH_SEED}")
 
 
 def _fresh_scenes() -> str:
@@ -132,20 +139,19 @@ def _fresh_scenes() -> str:
 
 def long_runs(a: argparse.Namespace, t0: float) -> None:
     """The training-length lever: the same spec trained 2000 steps (GPU) instead of 300 (CPU)."""
-    def newest(run: str) -> str:
-        return os.path.join(a.long, run)  # resolve() takes a run folder's newest checkpoint
+    def run_dir(run: str) -> str:
+        return os.path.join(a.long, run)  # eval resolves a run folder to its newest checkpoint
 
     aio = sorted((r for r in os.listdir(a.long) if r.startswith("long-aio-")), key=lambda r: float(r.split("-l")[-1]))
     lambdas = sorted({r.split("-l")[-1] for r in os.listdir(a.long) if r.startswith("long-cls-")}, key=float)
     short = _short_curve(a)
-    qualities = sorted(c["quality"] for c in zoo.available()
-                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
-    out = a.out if a.out != ap_default_out() else os.path.join(HERE, "results", f"curves-photo-long-s{FRESH_SEED}")
-    args = ["eval", *[x for r in aio for x in ("--adaptors", newest(r))], "--data", _fresh_scenes(), "--out", out,
+    qualities = _photo_qualities()
+    out = a.out or _default_out("long")
+    args = ["eval", *[x for r in aio for x in ("--adaptors", run_dir(r))], "--data", _fresh_scenes(), "--out", out,
             "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
             "--baseline", f"jpeg:{a.jpeg}", "--baseline", f"webp:{a.webp}",
             *[x for lm in lambdas for x in ("--baseline", "single:" + ",".join(
-                f"{t}={newest(f'long-{t}-l{lm}')}" for t in ("cls", "seg", "det")) + f"@2000 steps λ={lm}")],
+                f"{t}={run_dir(f'long-{t}-l{lm}')}" for t in ("cls", "seg", "det")) + f"@2000 steps λ={lm}")],
             *(["--baseline", "adaptors:all-in-one 300 steps=" + ",".join(short)] if short else []),
             "--pictures", "3", *(["--limit", str(a.limit)] if a.limit else [])]
     if not a.skip_eval:
@@ -153,7 +159,7 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
     if a.bundle:
         train = (f"python benchmarks/train_long_gpu.py --data '<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 "
                  f"--only RUN  (on one GPU; {os.path.join(a.long, 'summary.json')} records the batch)")
-        bundle([newest(r) for r in aio], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]),
+        bundle([run_dir(r) for r in aio], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]),
                name_suffix="-long", train_command=train)
     print(f"bench_curves --long: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
@@ -166,17 +172,12 @@ def _short_curve(a: argparse.Namespace) -> list[str]:
 
 def union(a: argparse.Namespace, t0: float) -> None:
     longs = sorted(os.path.join(a.union, r) for r in os.listdir(a.union) if r.startswith("long-aio-"))
-    qualities = sorted(c["quality"] for c in zoo.available()
-                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
-    out = a.out if a.out != ap_default_out() else os.path.join(HERE, "results", f"curves-photo-union-s{FRESH_SEED}")
+    qualities = _photo_qualities()
+    out = a.out or _default_out("union")
     _run(["eval", *[x for p in [*longs, *_short_curve(a)] for x in ("--adaptors", p)], "--data", _fresh_scenes(),
           "--out", out, "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}", "--pictures", "0",
           *(["--limit", str(a.limit)] if a.limit else [])])
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
-
-
-def ap_default_out() -> str:
-    return os.path.join(HERE, "results", f"curves-photo-fresh-s{FRESH_SEED}")
 
 
 def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix: str = "",

@@ -27,6 +27,8 @@ import sys
 import tarfile
 import time
 
+from omnicodec.jobs.local import latest_checkpoint
+
 SPEC = "jobs/omnicodec/jobs/specs/train.yaml"
 ALL_TASKS = "[{name: cls, weight: 1.0, loss: distill}, {name: seg, weight: 1.0, loss: distill}, " \
             "{name: det, weight: 1.0, loss: label}]"
@@ -67,18 +69,13 @@ def stop(procs: dict[str, subprocess.Popen]) -> list[str]:
     return stopped
 
 
-def newest(run_dir: str) -> str | None:
-    names = sorted(n for n in os.listdir(run_dir) if n.startswith("checkpoint_")) if os.path.isdir(run_dir) else []
-    return os.path.join(run_dir, names[-1]) if names else None
-
-
 def pack(a: argparse.Namespace, names: list[str], stopped: list[str]) -> list[dict]:
     rows = []
     with tarfile.open(os.path.join(a.out, "runs.tar"), "w") as runs, \
             tarfile.open(os.path.join(a.out, "states.tar"), "w") as states:
         for n in names:
             run_dir = os.path.join(a.storage, n)
-            ck = newest(run_dir)
+            ck = latest_checkpoint(run_dir)
             row = {"run": n, "stopped_at_deadline": n in stopped, "checkpoint": None, "step": 0}
             log = os.path.join(a.storage, f"{n}.log")
             if os.path.exists(log):
