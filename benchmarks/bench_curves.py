@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--sweep", default=os.path.join(REPO, "jobs/omnicodec/jobs/specs/curves.yaml"))
     ap.add_argument("--adaptors", action="append", default=[],
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
-    ap.add_argument("--out", help="report folder (default: benchmarks/results/curves-photo-{fresh,long,union}-s7919)")
+    ap.add_argument("--out", help="report folder (default: benchmarks/results/curves-photo-{fresh,long,levers,union}-s7919)")
     ap.add_argument("--single", action="append", default=[], metavar="TASK=CKPT",
                     help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweep)")
     ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
@@ -90,6 +90,9 @@ def main() -> None:
                     help="evaluate the longer runs of benchmarks/train_long_gpu.py in RUNS_DIR instead: their "
                          "all-in-one curve against the frozen codec, JPEG, WebP, their per-task curve and the "
                          "300-step all-in-one curve (the training-length ablation)")
+    ap.add_argument("--levers", metavar="RUNS_DIR",
+                    help="the det levers of `train_long_gpu.py --plan det` in RUNS_DIR, each a named curve beside the "
+                         "2000-step all-in-one curve (label-loss det): det distilled, det weighted 2x, T-Adaptors 2x")
     ap.add_argument("--union", metavar="RUNS_DIR",
                     help="every bundled-kind all-in-one set (the 300-step trials and the long runs in RUNS_DIR) as "
                          "ONE curve against the frozen codec: the operational frontier a deployment picks from")
@@ -100,6 +103,8 @@ def main() -> None:
         return long_runs(a, t0)
     if a.union:
         return union(a, t0)
+    if a.levers:
+        return levers(a, t0)
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
@@ -142,7 +147,7 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
     def run_dir(run: str) -> str:
         return os.path.join(a.long, run)  # eval resolves a run folder to its newest checkpoint
 
-    aio = sorted((r for r in os.listdir(a.long) if r.startswith("long-aio-")), key=lambda r: float(r.split("-l")[-1]))
+    aio = [os.path.basename(p) for p in _runs(a.long, "long-aio-")]
     lambdas = sorted({r.split("-l")[-1] for r in os.listdir(a.long) if r.startswith("long-cls-")}, key=float)
     short = _short_curve(a)
     qualities = _photo_qualities()
@@ -170,8 +175,47 @@ def _short_curve(a: argparse.Namespace) -> list[str]:
             *_trial_adaptors("curves-photo-lambda-fill", os.path.join(SPECS, OPTIONAL["curves-photo-lambda-fill"]), False)]
 
 
+# run-name prefix in a train_long_gpu.py storage folder -> the curve its runs draw in --levers
+LEVERS = {"long-dd-": "det distilled", "long-det2-": "det weight 2", "long-big-": "T-Adaptors 2x"}
+
+
+def _runs(runs_dir: str, prefix: str) -> list[str]:
+    """Run folders named ``<prefix>l<lambda>``, in lambda order."""
+    names = [r for r in os.listdir(runs_dir) if r.startswith(prefix)]
+    return [os.path.join(runs_dir, r) for r in sorted(names, key=lambda r: float(r.split("-l")[-1]))]
+
+
+def levers(a: argparse.Namespace, t0: float) -> None:
+    """The det levers after longer training: every lever its own named curve, on the same images."""
+    qualities = _photo_qualities()
+    out = a.out or _default_out("levers")
+    curves = {name: _runs(a.levers, prefix) for prefix, name in LEVERS.items()}
+    aio = _runs(a.levers, "long-aio-")
+    frozen = f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}"
+    args = ["eval", *[x for p in aio for x in ("--adaptors", p)], "--data", _fresh_scenes(),
+            "--out", out, "--baseline", frozen,
+            *[x for name, runs in curves.items() if runs for x in ("--baseline", f"adaptors:{name}=" + ",".join(runs))],
+            "--pictures", "0", *(["--limit", str(a.limit)] if a.limit else [])]
+    if not a.skip_eval:
+        _run(args)
+        for name, runs in curves.items():  # each lever's own BD-rate against the frozen codec
+            if len(runs) >= 2:
+                _run(["eval", *[x for p in runs for x in ("--adaptors", p)], "--data", _fresh_scenes(),
+                      "--out", os.path.join(out, name.replace(" ", "-")), "--baseline", frozen, "--pictures", "0",
+                      *(["--limit", str(a.limit)] if a.limit else [])])
+    if a.bundle:  # the long all-in-one points not bundled yet, and the det-distilled curve
+        train = (f"python benchmarks/train_long_gpu.py --plan det --data '<scenes-192>/train-{{000000..000019}}.tar' "
+                 f"--steps 2000 --only RUN  (on one GPU; {a.levers}/summary-det-call*.json record the batch)")
+        new = [p for p in aio if not (zoo.WEIGHTS_DIR / zoo_name(2, float(p.split("-l")[-1]), suffix="-long")).exists()]
+        report, command = os.path.join(out, "report.json"), " ".join(["omnicodec", *args])
+        bundle(new, report, command, name_suffix="-long", train_command=train)
+        bundle(curves["det distilled"], report, command, name_suffix="-detdistill-long", train_command=train,
+               curve="det distilled")
+    print(f"bench_curves --levers: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
 def union(a: argparse.Namespace, t0: float) -> None:
-    longs = sorted(os.path.join(a.union, r) for r in os.listdir(a.union) if r.startswith("long-aio-"))
+    longs = [p for prefix in ("long-aio-", *LEVERS) for p in _runs(a.union, prefix)]
     qualities = _photo_qualities()
     out = a.out or _default_out("union")
     _run(["eval", *[x for p in [*longs, *_short_curve(a)] for x in ("--adaptors", p)], "--data", _fresh_scenes(),
@@ -180,11 +224,19 @@ def union(a: argparse.Namespace, t0: float) -> None:
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
+def zoo_name(quality: int, lmbda: float, mu: float = 0.0, decoder_only: bool = False, suffix: str = "") -> str:
+    """The zoo's name for a photo-codec adaptor set (λ=2 is the default and goes unnamed)."""
+    return (f"adaptors-photo-q{quality}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}") + (f"-mu{mu:g}" if mu else "")
+            + ("-decoder-only" if decoder_only else "") + suffix)
+
+
 def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix: str = "",
-           train_command: str | None = None) -> None:
+           train_command: str | None = None, curve: str | None = None) -> None:
     """Each adaptor set into ``zoo/weights/adaptors-photo-q<N>/`` with ``card.json``: how it
     was trained (config, training shards' sha256), how it was measured (the evaluation
-    command, the test set's provenance) and its operating point with 95 % intervals."""
+    command, the test set's provenance) and its operating point with 95 % intervals.
+    ``curve``: the report's name for these sets when they were evaluated as a named
+    ``adaptors:NAME=...`` baseline rather than as the all-in-one curve."""
     import shutil
 
     from omnicodec.adaptors.checkpoint import resolve
@@ -200,8 +252,8 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix
         q = model.codec.spec.quality
         lmbda, mu = model.metadata.get("lmbda", 2.0), model.metadata.get("human_weight") or 0.0
         system, suffix = describe_adaptors(model.metadata, "", q)
-        name = (f"adaptors-photo-q{q}" + ("" if lmbda == 2.0 else f"-l{lmbda:g}") + (f"-mu{mu:g}" if mu else "")
-                + ("-decoder-only" if system.startswith("decoder-only") else "") + name_suffix)
+        system = curve or system
+        name = zoo_name(q, lmbda, mu, system.startswith("decoder-only"), name_suffix)
         (point,) = [p for p in report["points"] if p["system"] == system and p["label"].endswith(suffix)]
         dest = zoo.WEIGHTS_DIR / name
         shutil.rmtree(dest, ignore_errors=True)
