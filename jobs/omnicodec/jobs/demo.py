@@ -97,11 +97,12 @@ def demo_command(a: argparse.Namespace) -> None:
         console.print(f"      done in {result.wall_s:.0f} s: bpp {result.metrics.get('bpp', float('nan')):.3f}, "
                       f"loss {result.metrics.get('loss', float('nan')):.3f}")
         ckpts.append((f"lambda={lmbda:g} (trained now, {cfg.optim.steps} steps)", result.metrics["adaptors"]))
-    ckpts += bundled_points(spec, cfg.codec.arch)
+    arch = spec["train"]["codec"]["arch"]
+    ckpts += bundled_points(spec, arch)
     console.print(f"[3/4] evaluating {len(ckpts)} all-in-one points from real bitstreams against the frozen codec "
                   "and JPEG")
     base = spec["baselines"]
-    systems, tasks = build_systems(ckpts, [f"frozen:{cfg.codec.arch}:{','.join(map(str, base['frozen']))}",
+    systems, tasks = build_systems(ckpts, [f"frozen:{arch}:{','.join(map(str, base['frozen']))}",
                                            f"jpeg:{','.join(map(str, base['jpeg']))}"], runs)
     report = run_evaluation(systems, split_shards(scenes, "test"), tasks, os.path.join(out, "report"),
                             meta={"demo": {"lambdas": spec["lambdas"]}}, resamples=400, det_resamples=100,
