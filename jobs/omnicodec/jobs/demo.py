@@ -94,8 +94,11 @@ def demo_command(a: argparse.Namespace) -> None:
         result = train_adaptors(cfg)
         if result.error:
             raise OmnicodecError(f"demo run {cfg.run.name} failed: {result.error}")
-        console.print(f"      done in {result.wall_s:.0f} s: bpp {result.metrics.get('bpp', float('nan')):.3f}, "
-                      f"loss {result.metrics.get('loss', float('nan')):.3f}")
+        if "bpp" in result.metrics:
+            console.print(f"      done in {result.wall_s:.0f} s: bpp {result.metrics['bpp']:.3f}, "
+                          f"loss {result.metrics.get('loss', float('nan')):.3f}")
+        else:  # the same recipe finished before: its checkpoint is reused, nothing was trained
+            console.print(f"      reusing the finished run {cfg.run.name} (--fresh retrains)")
         ckpts.append((f"lambda={lmbda:g} (trained now, {cfg.optim.steps} steps)", result.metrics["adaptors"]))
     arch = spec["train"]["codec"]["arch"]
     ckpts += bundled_points(spec, arch)
