@@ -13,13 +13,14 @@ demo: setup
 	.venv/bin/omnicodec demo
 
 test: setup
-	.venv/bin/python -m pytest -q -m "not cluster and not heavy"
+	.venv/bin/python -m pytest -q -m "not cluster and not heavy" --durations=5
 
 # the heavier lane, CI runs it after `make test`: multi-node training with a node lost, Serve
 # with replicas killed (each drill starts its own loopback Ray), and long end-to-end round
-# trips (a run checkpointing to S3 on a loopback S3 server); about 5 minutes on 2 cores
+# trips (a run checkpointing to S3 on a loopback S3 server; the README's flow from an image
+# folder to served answers); about 8 minutes on 2 cores
 test-cluster: setup
-	.venv/bin/python -m pytest -q -m "cluster or heavy"
+	.venv/bin/python -m pytest -q -m "cluster or heavy" --durations=5
 
 # the unit lane: no Ray cluster, nothing slow (about 2 minutes on 2 cores)
 test-fast: setup

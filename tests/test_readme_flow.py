@@ -18,7 +18,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMNICODEC = os.path.join(os.path.dirname(sys.executable), "omnicodec")
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.heavy]  # 3 min: runs in make test-cluster
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess:
