@@ -108,16 +108,9 @@ def main() -> None:
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
     single = a.single or _single_from_sweep()
-    qualities = _photo_qualities()
     out = a.out or _default_out("fresh")
-    args = ["eval", *[x for p in adaptors for x in ("--adaptors", p)],
-            "--data", _fresh_scenes(), "--out", out,
-            "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
-            *(["--baseline", f"jpeg:{a.jpeg}"] if a.jpeg else []), *(["--baseline", f"webp:{a.webp}"] if a.webp else []),
-            *(["--baseline", f"single:{','.join(single)}@q2 λ=2"] if single else []),
-            "--pictures", "3"]
-    if a.limit:
-        args += ["--limit", str(a.limit)]
+    args = _eval_args(a, adaptors, out, [*([f"jpeg:{a.jpeg}"] if a.jpeg else []), *([f"webp:{a.webp}"] if a.webp else []),
+                                         *([f"single:{','.join(single)}@q2 λ=2"] if single else [])], pictures=3)
     if not a.skip_eval:
         _run(args)
     if a.bundle:
@@ -125,10 +118,16 @@ def main() -> None:
     print(f"bench_curves: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
-def _photo_qualities() -> list[int]:
-    """Every bundled quality of the photo codec (the frozen-codec curve)."""
-    return sorted(c["quality"] for c in zoo.available()
-                  if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
+def _eval_args(a: argparse.Namespace, adaptors: list[str], out: str, baselines: list[str] | tuple[str, ...] = (),
+               pictures: int = 0) -> list[str]:
+    """``omnicodec eval`` of ``adaptors`` on the fresh scenes against the frozen photo codec at
+    every bundled quality, then ``baselines``; every view of this script evaluates this way."""
+    qualities = sorted(c["quality"] for c in zoo.available()
+                       if c.get("kind") == "codec" and c.get("arch") == "mbt2018-mean-photo")
+    return ["eval", *[x for p in adaptors for x in ("--adaptors", p)], "--data", _fresh_scenes(), "--out", out,
+            *[x for b in [f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}", *baselines]
+              for x in ("--baseline", b)],
+            "--pictures", str(pictures), *(["--limit", str(a.limit)] if a.limit else [])]
 
 
 def _default_out(view: str) -> str:
@@ -148,17 +147,14 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
         return os.path.join(a.long, run)  # eval resolves a run folder to its newest checkpoint
 
     aio = [os.path.basename(p) for p in _runs(a.long, "long-aio-")]
-    lambdas = sorted({r.split("-l")[-1] for r in os.listdir(a.long) if r.startswith("long-cls-")}, key=float)
+    lambdas = [_lambda(p) for p in _runs(a.long, "long-cls-")]
     short = _short_curve(a)
-    qualities = _photo_qualities()
     out = a.out or _default_out("long")
-    args = ["eval", *[x for r in aio for x in ("--adaptors", run_dir(r))], "--data", _fresh_scenes(), "--out", out,
-            "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}",
-            "--baseline", f"jpeg:{a.jpeg}", "--baseline", f"webp:{a.webp}",
-            *[x for lm in lambdas for x in ("--baseline", "single:" + ",".join(
-                f"{t}={run_dir(f'long-{t}-l{lm}')}" for t in ("cls", "seg", "det")) + f"@2000 steps λ={lm}")],
-            *(["--baseline", "adaptors:all-in-one 300 steps=" + ",".join(short)] if short else []),
-            "--pictures", "3", *(["--limit", str(a.limit)] if a.limit else [])]
+    args = _eval_args(a, [run_dir(r) for r in aio], out, [
+        f"jpeg:{a.jpeg}", f"webp:{a.webp}",
+        *["single:" + ",".join(f"{t}={run_dir(f'long-{t}-l{lm}')}" for t in ("cls", "seg", "det")) + f"@2000 steps λ={lm}"
+          for lm in lambdas],
+        *(["adaptors:all-in-one 300 steps=" + ",".join(short)] if short else [])], pictures=3)
     if not a.skip_eval:
         _run(args)
     if a.bundle:
@@ -179,34 +175,32 @@ def _short_curve(a: argparse.Namespace) -> list[str]:
 LEVERS = {"long-dd-": "det distilled", "long-det2-": "det weight 2", "long-big-": "T-Adaptors 2x"}
 
 
+def _lambda(run: str) -> str:
+    """The lambda in a run folder's name, ``...-l<lambda>``."""
+    return os.path.basename(run).rsplit("-l", 1)[-1]
+
+
 def _runs(runs_dir: str, prefix: str) -> list[str]:
     """Run folders named ``<prefix>l<lambda>``, in lambda order."""
     names = [r for r in os.listdir(runs_dir) if r.startswith(prefix)]
-    return [os.path.join(runs_dir, r) for r in sorted(names, key=lambda r: float(r.split("-l")[-1]))]
+    return [os.path.join(runs_dir, r) for r in sorted(names, key=lambda r: float(_lambda(r)))]
 
 
 def levers(a: argparse.Namespace, t0: float) -> None:
     """The det levers after longer training: every lever its own named curve, on the same images."""
-    qualities = _photo_qualities()
     out = a.out or _default_out("levers")
     curves = {name: _runs(a.levers, prefix) for prefix, name in LEVERS.items()}
     aio = _runs(a.levers, "long-aio-")
-    frozen = f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}"
-    args = ["eval", *[x for p in aio for x in ("--adaptors", p)], "--data", _fresh_scenes(),
-            "--out", out, "--baseline", frozen,
-            *[x for name, runs in curves.items() if runs for x in ("--baseline", f"adaptors:{name}=" + ",".join(runs))],
-            "--pictures", "0", *(["--limit", str(a.limit)] if a.limit else [])]
+    args = _eval_args(a, aio, out, [f"adaptors:{name}=" + ",".join(runs) for name, runs in curves.items() if runs])
     if not a.skip_eval:
         _run(args)
         for name, runs in curves.items():  # each lever's own BD-rate against the frozen codec
             if len(runs) >= 2:
-                _run(["eval", *[x for p in runs for x in ("--adaptors", p)], "--data", _fresh_scenes(),
-                      "--out", os.path.join(out, name.replace(" ", "-")), "--baseline", frozen, "--pictures", "0",
-                      *(["--limit", str(a.limit)] if a.limit else [])])
+                _run(_eval_args(a, runs, os.path.join(out, name.replace(" ", "-"))))
     if a.bundle:  # the long all-in-one points not bundled yet, and the det-distilled curve
         train = (f"python benchmarks/train_long_gpu.py --plan det --data '<scenes-192>/train-{{000000..000019}}.tar' "
                  f"--steps 2000 --only RUN  (on one GPU; {a.levers}/summary-det-call*.json record the batch)")
-        new = [p for p in aio if not (zoo.WEIGHTS_DIR / zoo_name(2, float(p.split("-l")[-1]), suffix="-long")).exists()]
+        new = [p for p in aio if not (zoo.WEIGHTS_DIR / zoo_name(2, float(_lambda(p)), suffix="-long")).exists()]
         report, command = os.path.join(out, "report.json"), " ".join(["omnicodec", *args])
         bundle(new, report, command, name_suffix="-long", train_command=train)
         bundle(curves["det distilled"], report, command, name_suffix="-detdistill-long", train_command=train,
@@ -216,11 +210,8 @@ def levers(a: argparse.Namespace, t0: float) -> None:
 
 def union(a: argparse.Namespace, t0: float) -> None:
     longs = [p for prefix in ("long-aio-", *LEVERS) for p in _runs(a.union, prefix)]
-    qualities = _photo_qualities()
     out = a.out or _default_out("union")
-    _run(["eval", *[x for p in [*longs, *_short_curve(a)] for x in ("--adaptors", p)], "--data", _fresh_scenes(),
-          "--out", out, "--baseline", f"frozen:mbt2018-mean-photo:{','.join(map(str, qualities))}", "--pictures", "0",
-          *(["--limit", str(a.limit)] if a.limit else [])])
+    _run(_eval_args(a, [*longs, *_short_curve(a)], out))
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
