@@ -96,9 +96,16 @@ def main() -> None:
     ap.add_argument("--union", metavar="RUNS_DIR",
                     help="every bundled-kind all-in-one set (the 300-step trials and the long runs in RUNS_DIR) as "
                          "ONE curve against the frozen codec: the operational frontier a deployment picks from")
+    ap.add_argument("--finetuned", metavar="STORAGE",
+                    help="the full fine-tuning baseline of benchmarks/train_finetune.py in STORAGE (one whole codec "
+                         "per task, 300 steps) against the 300-step all-in-one curve trained on the same budget")
+    ap.add_argument("--long-runs", default=os.path.join(HOME, "runs-gpu"),
+                    help="with --finetuned: the 2000-step runs, drawn as a named curve (default: %(default)s)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
+    if a.finetuned:
+        return finetuned(a, t0)
     if a.long:
         return long_runs(a, t0)
     if a.union:
@@ -213,6 +220,27 @@ def union(a: argparse.Namespace, t0: float) -> None:
     out = a.out or _default_out("union")
     _run(_eval_args(a, [*longs, *_short_curve(a)], out))
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
+def finetuned(a: argparse.Namespace, t0: float) -> None:
+    """Full fine-tuning (one codec per task, every weight) against adaptors at the same training
+    budget (300 steps of 8 scenes), with the 2000-step adaptor curve beside them."""
+    from omnicodec.jobs.local import latest_checkpoint
+
+    runs = {}  # lambda -> {task: codec weights}
+    for run in sorted(os.listdir(a.finetuned)):
+        ck = latest_checkpoint(os.path.join(a.finetuned, run))
+        if run.startswith("ft-") and ck:
+            runs.setdefault(_lambda(run), {})[run.split("-")[1]] = os.path.join(ck, "codec.safetensors")
+    points = [f"finetuned:{','.join(f'{t}={w}' for t, w in sorted(ws.items()))}@300 steps λ={lm}"
+              for lm, ws in sorted(runs.items(), key=lambda kv: float(kv[0])) if len(ws) == 3]
+    if not points:
+        raise SystemExit(f"no complete fine-tuned set (cls, seg and det at one lambda) in {a.finetuned}")
+    longs = _runs(a.long_runs, "long-aio-") if os.path.isdir(a.long_runs) else []
+    out = a.out or _default_out("finetune")
+    _run(_eval_args(a, _short_curve(a), out, [*points, *(["adaptors:all-in-one 2000 steps=" + ",".join(longs)]
+                                                          if longs else [])]))
+    print(f"bench_curves --finetuned: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
 def zoo_name(quality: int, lmbda: float, mu: float = 0.0, decoder_only: bool = False, suffix: str = "") -> str:

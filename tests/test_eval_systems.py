@@ -29,5 +29,5 @@ def test_a_malformed_or_mismatched_adaptor_baseline_is_refused_naming_the_spec(t
     other = OmniCodec(load_codec("mbt2018-mean-small:2"), ["cls"]).save(str(tmp_path / "cls-only"))
     with pytest.raises(OmnicodecError, match=r"has tasks \['cls'\], the adaptors \['cls', 'seg', 'det'\]"):
         build_systems([("ours", "zoo:adaptors-demo")], [f"adaptors:short={other}"], str(tmp_path))
-    with pytest.raises(OmnicodecError, match="single:TASK=RUN,... or adaptors:NAME=RUN"):
+    with pytest.raises(OmnicodecError, match="single:TASK=RUN,..., adaptors:NAME=RUN,... or finetuned:TASK=WEIGHTS"):
         build_systems([("ours", "zoo:adaptors-demo")], ["h266:1"], str(tmp_path))

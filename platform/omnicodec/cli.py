@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
                    help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT,...[@LABEL] "
                         "(one per-task point; repeat for a curve)  adaptors:NAME=RUN_OR_CKPT,... (a baseline curve "
-                        "of other adaptor sets, e.g. trained shorter)  (repeatable)")
+                        "of other adaptor sets, e.g. trained shorter)  finetuned:TASK=CODEC_WEIGHTS,...[@LABEL] (full fine-tuning: "
+                        "one whole codec per task, e.g. from benchmarks/train_finetune.py; repeat for a curve)  (repeatable)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--resamples", type=int, default=1000,
                    help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")

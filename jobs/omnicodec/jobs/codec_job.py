@@ -1,10 +1,17 @@
-"""Pretraining a base codec for human viewing: rate + lambda * 255^2 * MSE.
+"""Training every weight of a codec: for human viewing (rate + lambda * 255^2 * MSE), or
+fully fine-tuned for ONE machine task (rate + lambda * L_task).
 
 CompressAI's recipe on the platform's machinery: the main loss trains every weight, the
 auxiliary loss trains the entropy bottleneck's quantiles, and ``update(force=True)``
 builds the CDF tables before the weights are exported. ``init_from`` fine-tunes from an
 existing codec (a bundled ``arch:quality`` or a checkpoint), the usual way to get
 further points of a rate ladder cheaply.
+
+``task`` set: the distortion is that task's term of the adaptor objective (the frozen
+network's label loss, or distillation against it on the original) on the reconstruction.
+This is the *full fine-tuning* baseline of the method: one whole codec per task (every
+weight, 100 % of the parameters, one bitstream per task), against which a shared
+S-Adaptor and per-task T-Adaptors (about 2 % of the parameters) are measured.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from omnicodec import storage
 from omnicodec.codec import build_codec, load_codec_state_dict
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
+from omnicodec.jobs.adaptor_job import TaskSpec
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import OptimSpec, RunSpec
 
@@ -39,6 +47,8 @@ class CodecPretrainConfig(Config):
     init_from: str | None = Field(None, description="codec checkpoint (path/URL) or bundled ARCH:QUALITY")
     fp16_storage: bool = Field(False, description="store the exported parameters as fp16 (rounded before "
                                                   "evaluation and fingerprinting, so nothing changes on load)")
+    task: TaskSpec | None = Field(None, description="full fine-tuning for one machine task: L = R + lmbda * L_task "
+                                                    "(the task's frozen network on x_hat) instead of 255^2 * MSE")
 
     @field_validator("init_from")
     @classmethod
@@ -53,6 +63,13 @@ class CodecPretrainConfig(Config):
         if self.data.crop is not None and self.data.crop % 64:
             raise ValueError(f"data.crop={self.data.crop}: hyperprior codecs downsample by 64, "
                              "so training crops must be a multiple of 64")
+        return self
+
+    @model_validator(mode="after")
+    def _task_needs_lambda(self) -> CodecPretrainConfig:
+        if self.task is not None and self.lmbda is None:
+            raise ValueError(f"task '{self.task.name}': give lmbda (the ladder's values weigh 255^2 * MSE, "
+                             "not a task loss)")
         return self
 
     def lambda_value(self) -> float:
@@ -80,6 +97,12 @@ class CodecPretrainJob(Job):
         self.make_optimizer(main, cfg.optim)
         self.main_params = main
         self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr)
+        self.task_term = None
+        if cfg.task is not None:
+            from omnicodec.objective import TaskTerm
+            from omnicodec.tasks.registry import load_task_net
+
+            self.task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss)
 
     def batches(self, segment: int) -> Iterator[Any]:
         return make_loader(self.config.data, self.rank, self.world_size, segment)
@@ -92,7 +115,11 @@ class CodecPretrainJob(Job):
         n = x.shape[0] * x.shape[-2] * x.shape[-1]
         bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n
         mse = torch.mean((out["x_hat"] - x) ** 2)
-        loss = bpp + self.config.lambda_value() * 255**2 * mse
+        if self.task_term is not None:
+            task_loss = self.task_term(out["x_hat"].clamp(0, 1), x, batch)
+            loss = bpp + self.config.lambda_value() * task_loss
+        else:
+            loss = bpp + self.config.lambda_value() * 255**2 * mse
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = self.clip_and_step(self.main_params, self.config.optim)
@@ -101,8 +128,11 @@ class CodecPretrainJob(Job):
         aux.backward()
         self.aux_optimizer.step()
         psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
-        return {"loss": float(loss), "bpp": float(bpp), "mse": float(mse), "psnr": float(psnr),
-                "aux": float(aux), "grad_norm": grad_norm}
+        metrics = {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": float(mse.detach()), "psnr": float(psnr),
+                   "aux": float(aux), "grad_norm": grad_norm}
+        if self.task_term is not None:
+            metrics[f"L_{self.task_term.name}"] = float(task_loss.detach())
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "aux_optimizer": self.aux_optimizer.state_dict()}

@@ -9,6 +9,7 @@ original images, giving the clean ceiling and the references for label-free agre
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -20,7 +21,17 @@ from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process, widen
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, rate_at_value, value_at_rate
-from omnicodec.eval.systems import AllInOne, FrozenCodec, Jpeg, Original, PerTaskAdaptors, System, WebP
+from omnicodec.eval.systems import (
+    AllInOne,
+    FrozenCodec,
+    Jpeg,
+    Original,
+    PerTaskAdaptors,
+    PerTaskCodecs,
+    System,
+    WebP,
+    finetuned_codecs,
+)
 from omnicodec.eval.tasks import TaskScorer
 from omnicodec.model import OmniCodec
 
@@ -328,20 +339,22 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
     """``adaptor_ckpts``: (label, checkpoint). Baseline specs: ``frozen:ARCH:Q1,Q2``,
     ``jpeg:Q1,Q2``, ``webp:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]`` (repeat it: the points
     form one per-task curve), ``adaptors:NAME=RUN_OR_CKPT,...`` (other adaptor sets as a baseline
-    curve called NAME, e.g. the same method trained shorter). Default baselines: the frozen codec
-    at every bundled quality of the adaptors' architecture, and JPEG."""
+    curve called NAME, e.g. the same method trained shorter), ``finetuned:TASK=CODEC_WEIGHTS,...[@LABEL]``
+    (full fine-tuning: one whole codec per task, of the adaptors' architecture and quality; repeat
+    it for a curve). Default baselines: the frozen codec at every bundled quality of the
+    adaptors' architecture, and JPEG."""
     from omnicodec import zoo
     from omnicodec.codec import CodecSpec, load_codec
 
     systems: list[System] = []
     tasks: list[str] | None = None
-    arch = None
+    arch = quality = None
     for label, ckpt in adaptor_ckpts:
         model = OmniCodec.from_checkpoint(ckpt)
         tasks = tasks or model.tasks
         if model.tasks != tasks:
             raise OmnicodecError(f"{ckpt}: tasks {model.tasks} differ from {tasks}")
-        arch = arch or model.codec.spec.arch
+        arch, quality = arch or model.codec.spec.arch, quality or model.codec.spec.quality
         systems.append(AllInOne(model, label, source=ckpt))
     if tasks is None:
         raise OmnicodecError("give at least one --run or --adaptors")
@@ -369,20 +382,32 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
                     raise OmnicodecError(f"--baseline {spec}: {where} has tasks {model.tasks}, the adaptors {tasks}")
                 systems.append(AllInOne(model, short_label(where), name=name, source=source))
         elif kind == "single":
-            body, _, label = rest.partition("@")
-            sources = {}
-            for item in body.split(","):
-                task, _, where = item.partition("=")
-                sources[task] = _resolve(where, storage_root)
-            missing = set(tasks) - set(sources)
-            if missing:
-                raise OmnicodecError(f"--baseline {spec}: no per-task adaptors for {sorted(missing)}")
+            sources, label = _per_task_sources(spec, rest, tasks, lambda w: _resolve(w, storage_root))
             models = {t: OmniCodec.from_checkpoint(c) for t, c in sources.items()}
-            systems.append(PerTaskAdaptors(models, label or body, sources=sources))
+            systems.append(PerTaskAdaptors(models, label, sources=sources))
+        elif kind == "finetuned":
+            sources, label = _per_task_sources(spec, rest, tasks, os.path.abspath)
+            models = finetuned_codecs(arch, quality, sources)
+            systems.append(PerTaskCodecs(models, label, sources=sources))
         else:
             raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,..., webp:Q,..., "
-                                 "single:TASK=RUN,... or adaptors:NAME=RUN,...")
+                                 "single:TASK=RUN,..., adaptors:NAME=RUN,... or finetuned:TASK=WEIGHTS,...")
     return systems, tasks
+
+
+def _per_task_sources(spec: str, rest: str, tasks: list[str], locate) -> tuple[dict[str, str], str]:
+    """``TASK=WHERE,...[@LABEL]`` -> ({task: located WHERE}, label); every task needs one."""
+    body, _, label = rest.partition("@")
+    sources = {}
+    for item in body.split(","):
+        task, _, where = item.partition("=")
+        if not task or not where:
+            raise OmnicodecError(f"--baseline {spec}: '{item}' is not TASK=LOCATION")
+        sources[task] = locate(where)
+    missing = set(tasks) - set(sources)
+    if missing:
+        raise OmnicodecError(f"--baseline {spec}: nothing given for task(s) {sorted(missing)}")
+    return {t: sources[t] for t in tasks}, label or body
 
 
 def _resolve(where: str, storage_root: str) -> str:

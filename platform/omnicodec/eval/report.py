@@ -219,7 +219,8 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
     md = ["# omnicodec evaluation", "",
           f"n = {report['images']} test images from `{report['data']}`; tasks: {', '.join(report['tasks'])}. "
           "Rates are real bytes (container header included) per pixel; every all-in-one point sends ONE "
-          "bitstream per image for all tasks, per-task adaptors send one per task (all counted).", "",
+          "bitstream per image for all tasks, per-task adaptors and per-task fine-tuned codecs (full "
+          "fine-tuning: one whole codec per task) send one per task (all counted).", "",
           (f"Uncertainty: `value ±h` is the value with the half-width of its 95 % interval; intervals in brackets "
            f"are 95 % intervals. All come from a {boot.get('method', 'paired bootstrap')} with "
            f"{boot.get('resamples')} resamples ({boot.get('det_resamples')} for mAP), seed {boot.get('seed')}."

@@ -4,6 +4,8 @@
 - ``FrozenCodec``: the base codec alone; every task reads the human reconstruction.
 - ``PerTaskAdaptors``: one adaptor model per task (TransTIC / Adapt-ICMH style), so T
   bitstreams per image; the rate counted is the sum of all T of them.
+- ``PerTaskCodecs``: full fine-tuning, one whole codec per task (every weight trained for
+  that task: ``codec_job`` with ``task``); T bitstreams per image, all counted.
 - ``Jpeg`` / ``WebP``: PIL's encoders at a quality; every task reads the decoded image.
 - ``Original``: the uncoded image (0 bytes): the clean ceiling and the label-free references.
 
@@ -91,6 +93,49 @@ class PerTaskAdaptors(System):
         return Decoded(total, views)
 
 
+class PerTaskCodecs(PerTaskAdaptors):
+    """One fully fine-tuned codec per task: task t reads codec t's own reconstruction."""
+
+    def __init__(self, models: dict[str, OmniCodec], label: str, name: str = "per-task fine-tuned",
+                 sources: dict[str, str] | None = None):
+        super().__init__(models, label, name)
+        self.recipe = None
+        if sources:  # the fingerprints pin the weights: a rebuilt worker refuses a changed file
+            spec = next(iter(models.values())).codec.spec
+            self.recipe = {"kind": "finetuned", "arch": spec.arch, "quality": spec.quality, "checkpoints": sources,
+                           "fingerprints": {t: m.codec.fingerprint for t, m in models.items()}, "label": label}
+
+    @torch.no_grad()
+    def run(self, sample: Sample, tasks: list[str]) -> Decoded:
+        x = sample.image[None]
+        total, views = 0, {}
+        for t in tasks:
+            data = self.models[t].encode(x).to_bytes()
+            total += len(data)  # T bitstreams: every one of them is sent
+            human = self.models[t].decode(data, human=True)[HUMAN]
+            views[t] = human
+            views.setdefault(HUMAN, human)
+        return Decoded(total, views)
+
+
+def finetuned_codecs(arch: str, quality: int, checkpoints: dict[str, str],
+                     fingerprints: dict[str, str] | None = None) -> dict[str, OmniCodec]:
+    """Each task's fine-tuned codec (``arch`` at ``quality``, weights from its checkpoint);
+    with ``fingerprints``, a file whose weights changed since is refused by name."""
+    from omnicodec.codec import CodecSpec, load_codec
+    from omnicodec.errors import CheckpointError
+
+    models = {}
+    for task, path in checkpoints.items():
+        codec = load_codec(CodecSpec(arch=arch, quality=quality, checkpoint=path))
+        want = (fingerprints or {}).get(task)
+        if want and codec.fingerprint != want:
+            raise CheckpointError(f"{path} (task {task}): codec fingerprint {codec.fingerprint[:12]}, "
+                                  f"expected {want[:12]}: the file changed after this evaluation was planned")
+        models[task] = OmniCodec(codec, with_adaptors=False)
+    return models
+
+
 class PilCodec(System):
     """An image format PIL writes (JPEG, WebP) at one quality setting."""
 
@@ -138,6 +183,9 @@ def system_from_recipe(recipe: dict) -> System:
     if kind == "per-task":
         models = {t: OmniCodec.from_checkpoint(c) for t, c in recipe["checkpoints"].items()}
         return PerTaskAdaptors(models, recipe["label"], sources=recipe["checkpoints"])
+    if kind == "finetuned":
+        models = finetuned_codecs(recipe["arch"], recipe["quality"], recipe["checkpoints"], recipe["fingerprints"])
+        return PerTaskCodecs(models, recipe["label"], sources=recipe["checkpoints"])
     if kind in ("jpeg", "webp"):
         return (Jpeg if kind == "jpeg" else WebP)(int(recipe["quality"]))
     if kind == "original":
