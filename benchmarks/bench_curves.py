@@ -225,13 +225,14 @@ def union(a: argparse.Namespace, t0: float) -> None:
 def finetuned(a: argparse.Namespace, t0: float) -> None:
     """Full fine-tuning (one codec per task, every weight) against adaptors at the same training
     budget (300 steps of 8 scenes), with the 2000-step adaptor curve beside them."""
+    from omnicodec.jobs.codec_job import WEIGHTS_FILE
     from omnicodec.jobs.local import latest_checkpoint
 
     runs = {}  # lambda -> {task: codec weights}
     for run in sorted(os.listdir(a.finetuned)):
         ck = latest_checkpoint(os.path.join(a.finetuned, run))
         if run.startswith("ft-") and ck:
-            runs.setdefault(_lambda(run), {})[run.split("-")[1]] = os.path.join(ck, "codec.safetensors")
+            runs.setdefault(_lambda(run), {})[run.split("-")[1]] = os.path.join(ck, WEIGHTS_FILE)
     points = [f"finetuned:{','.join(f'{t}={w}' for t, w in sorted(ws.items()))}@300 steps λ={lm}"
               for lm, ws in sorted(runs.items(), key=lambda kv: float(kv[0])) if len(ws) == 3]
     if not points:

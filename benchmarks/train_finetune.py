@@ -25,12 +25,16 @@ import json
 import os
 import time
 
+import yaml
+
 from omnicodec.jobs.codec_job import WEIGHTS_FILE, CodecPretrainConfig
 from omnicodec.jobs.local import fit_local
 
 HOME = os.path.expanduser(os.environ.get("OMNICODEC_HOME", "~/.cache/omnicodec"))
 SHARDS = os.path.join(HOME, "data/scenes-192/train-{000000..000039}.tar")
-LOSS = {"cls": "distill", "seg": "distill", "det": "label"}  # as jobs/omnicodec/jobs/specs/train.yaml
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "jobs/omnicodec/jobs/specs/train.yaml")
+with open(SPEC) as _f:  # each task's loss kind, as the all-in-one adaptors train it
+    LOSS = {t["name"]: t["loss"] for t in yaml.safe_load(_f)["tasks"]}
 
 
 def run_name(task: str, lmbda: float) -> str:

@@ -115,11 +115,12 @@ class CodecPretrainJob(Job):
         n = x.shape[0] * x.shape[-2] * x.shape[-1]
         bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n
         mse = torch.mean((out["x_hat"] - x) ** 2)
-        if self.task_term is not None:
-            task_loss = self.task_term(out["x_hat"].clamp(0, 1), x, batch)
-            loss = bpp + self.config.lambda_value() * task_loss
+        if self.task_term is None:
+            distortion, parts = 255**2 * mse, {}
         else:
-            loss = bpp + self.config.lambda_value() * 255**2 * mse
+            distortion = self.task_term(out["x_hat"].clamp(0, 1), x, batch)
+            parts = {f"L_{self.task_term.name}": float(distortion.detach())}
+        loss = bpp + self.config.lambda_value() * distortion
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = self.clip_and_step(self.main_params, self.config.optim)
@@ -128,11 +129,8 @@ class CodecPretrainJob(Job):
         aux.backward()
         self.aux_optimizer.step()
         psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
-        metrics = {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": float(mse.detach()), "psnr": float(psnr),
-                   "aux": float(aux), "grad_norm": grad_norm}
-        if self.task_term is not None:
-            metrics[f"L_{self.task_term.name}"] = float(task_loss.detach())
-        return metrics
+        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": float(mse.detach()),
+                "psnr": float(psnr), "aux": float(aux), "grad_norm": grad_norm, **parts}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "aux_optimizer": self.aux_optimizer.state_dict()}

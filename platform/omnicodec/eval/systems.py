@@ -88,9 +88,13 @@ class PerTaskAdaptors(System):
             model = self.models[t]
             data = model.encode(x).to_bytes()
             total += len(data)  # T bitstreams: every one of them is sent
-            out = model.decode(data, tasks=[t], human=(not views))
-            views.update(out)
+            views.update(self._task_views(model, data, t, human=(not views)))
         return Decoded(total, views)
+
+    @staticmethod
+    def _task_views(model: OmniCodec, data: bytes, task: str, human: bool) -> dict[str, torch.Tensor]:
+        """What ``task`` reads from its own stream (and, for the first stream, what people see)."""
+        return model.decode(data, tasks=[task], human=human)
 
 
 class PerTaskCodecs(PerTaskAdaptors):
@@ -105,17 +109,10 @@ class PerTaskCodecs(PerTaskAdaptors):
             self.recipe = {"kind": "finetuned", "arch": spec.arch, "quality": spec.quality, "checkpoints": sources,
                            "fingerprints": {t: m.codec.fingerprint for t, m in models.items()}, "label": label}
 
-    @torch.no_grad()
-    def run(self, sample: Sample, tasks: list[str]) -> Decoded:
-        x = sample.image[None]
-        total, views = 0, {}
-        for t in tasks:
-            data = self.models[t].encode(x).to_bytes()
-            total += len(data)  # T bitstreams: every one of them is sent
-            human = self.models[t].decode(data, human=True)[HUMAN]
-            views[t] = human
-            views.setdefault(HUMAN, human)
-        return Decoded(total, views)
+    @staticmethod
+    def _task_views(model: OmniCodec, data: bytes, task: str, human: bool) -> dict[str, torch.Tensor]:
+        view = model.decode(data, human=True)[HUMAN]  # the codec's own reconstruction, tuned for the task
+        return {task: view, **({HUMAN: view} if human else {})}
 
 
 def finetuned_codecs(arch: str, quality: int, checkpoints: dict[str, str],
