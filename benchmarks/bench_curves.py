@@ -93,9 +93,10 @@ def main() -> None:
     ap.add_argument("--levers", metavar="RUNS_DIR",
                     help="the det levers of `train_long_gpu.py --plan det` in RUNS_DIR, each a named curve beside the "
                          "2000-step all-in-one curve (label-loss det): det distilled, det weighted 2x, T-Adaptors 2x")
-    ap.add_argument("--union", metavar="RUNS_DIR",
-                    help="every bundled-kind all-in-one set (the 300-step trials and the long runs in RUNS_DIR) as "
-                         "ONE curve against the frozen codec: the operational frontier a deployment picks from")
+    ap.add_argument("--union", metavar="RUNS_DIR", action="append",
+                    help="every bundled-kind all-in-one set (the 300-step trials and the long runs in RUNS_DIR; "
+                         "repeat for runs kept in several folders, e.g. GPU and CPU batches) as ONE curve against "
+                         "the frozen codec: the operational frontier a deployment picks from")
     ap.add_argument("--finetuned", metavar="STORAGE",
                     help="the full fine-tuning baseline of benchmarks/train_finetune.py in STORAGE (one whole codec "
                          "per task, 300 steps) against the 300-step all-in-one curve trained on the same budget")
@@ -216,9 +217,23 @@ def levers(a: argparse.Namespace, t0: float) -> None:
 
 
 def union(a: argparse.Namespace, t0: float) -> None:
-    longs = [p for prefix in ("long-aio-", *LEVERS) for p in _runs(a.union, prefix)]
+    longs = [p for runs_dir in a.union for prefix in ("long-aio-", *LEVERS) for p in _runs(runs_dir, prefix)]
     out = a.out or _default_out("union")
-    _run(_eval_args(a, [*longs, *_short_curve(a)], out))
+    args = _eval_args(a, [*longs, *_short_curve(a)], out)
+    if not a.skip_eval:
+        _run(args)
+    if a.bundle:  # long all-in-one runs not in the zoo yet (e.g. a later --plan fill run)
+        from train_long_gpu import PLANS
+
+        plan_of = {run: plan for plan, runs in PLANS.items() for run in runs}
+        for p in longs:
+            run = os.path.basename(p)
+            if run.startswith("long-aio-") and not (zoo.WEIGHTS_DIR / zoo_name(2, float(_lambda(p)), suffix="-long")).exists():
+                train = (f"python benchmarks/train_long_gpu.py --plan {plan_of[run]} --data "
+                         f"'<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 --only RUN  (--device cuda on "
+                         f"one GPU, or --device cpu --threads 2 on 2 cores: the same run)")
+                bundle([p], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]), name_suffix="-long",
+                       train_command=train)
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 

@@ -36,6 +36,53 @@ def test_pairing_removes_the_variance_two_systems_share():
     assert diff.low > 0.49 and diff.high < 0.51
 
 
+def test_cluster_bootstrap_draws_whole_groups():
+    groups = [f"photo-{i // 4}" for i in range(40)]  # 10 photos, 4 crops each, in order
+    idx = resample_indices(40, 200, seed=5, groups=groups)
+    assert idx.shape == (200, 40)
+    for row in idx:
+        counts = np.bincount(row // 4, minlength=10)
+        assert (counts % 4 == 0).all() and counts.sum() == 40  # a photo comes with all its crops or not at all
+        assert (np.bincount(row, minlength=40).reshape(10, 4) == (counts // 4)[:, None]).all()
+
+
+def test_cluster_bootstrap_widens_the_interval_of_correlated_images():
+    """50 photos x 8 crops that agree exactly within a photo: the information is that of 50
+    images. The cluster bootstrap gives the textbook width for 50; resampling crops one by
+    one pretends there are 400 and is about sqrt(8) times too narrow."""
+    rng = np.random.default_rng(7)
+    per_photo = rng.normal(0.0, 1.0, size=50)
+    values = np.repeat(per_photo, 8)
+    groups = np.repeat(np.arange(50), 8).tolist()
+    cluster = mean_interval(values, resample_indices(400, 2000, seed=8, groups=groups))
+    naive = mean_interval(values, resample_indices(400, 2000, seed=8))
+    textbook = 1.96 * per_photo.std(ddof=1) / np.sqrt(50)
+    assert (cluster.high - cluster.low) / 2 == pytest.approx(textbook, rel=0.12)
+    assert (cluster.high - cluster.low) / (naive.high - naive.low) == pytest.approx(np.sqrt(8), rel=0.2)
+
+
+def test_cluster_bootstrap_with_unequal_groups_and_bad_labels():
+    groups = ["a"] * 5 + ["b"] * 2 + ["c"] * 3
+    idx = resample_indices(10, 50, seed=1, groups=groups)
+    assert idx.shape == (50, 10) and idx.min() >= 0 and idx.max() < 10
+    with pytest.raises(ValueError, match="9 labels for 10 images"):
+        resample_indices(10, 5, groups=groups[:9])
+    with pytest.raises(ValueError, match="one group"):
+        resample_indices(3, 5, groups=["x", "x", "x"])
+
+
+def test_grouping_by_a_missing_meta_field_names_the_shard_and_sample():
+    from omnicodec.data.samples import Sample
+    from omnicodec.errors import OmnicodecError
+    from omnicodec.eval.evaluate import bootstrap_groups
+
+    img = torch.zeros(3, 8, 8)
+    samples = [Sample("crop-00", "s.tar", img, meta={"source": "p1"}), Sample("crop-01", "s.tar", img, meta={})]
+    assert bootstrap_groups(samples[:1], "source") == ["p1"]
+    with pytest.raises(OmnicodecError, match=r"s.tar: sample 'crop-01' has no meta field 'source'"):
+        bootstrap_groups(samples, "source")
+
+
 def test_statistic_interval_reports_undefined_statistics():
     values = {"x": np.arange(10, dtype=float)}
     out = statistic_interval(values, lambda d: None, resample_indices(10, 50))

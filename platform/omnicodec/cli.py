@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--resamples", type=int, default=1000,
                    help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")
+    s.add_argument("--bootstrap-by", metavar="META_FIELD",
+                   help="resample whole groups of test images sharing this meta field instead of single images "
+                        "(the cluster bootstrap), for test sets whose images are not independent: e.g. 'source' "
+                        "for the Kodak-like set, two crops of each held-out photo")
     s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray); every "
                                       "(system, shard) pair is one unit of Ray work")
     s.add_argument("--cpus-per-worker", type=float, default=1.0,

@@ -169,6 +169,10 @@ def eval_command(a: argparse.Namespace) -> None:
     if a.human:
         from omnicodec.eval.rd import run_rd
 
+        if getattr(a, "bootstrap_by", None):
+            raise OmnicodecError("--bootstrap-by groups the task report's images; the --human report "
+                                 "resamples single images (drop one of the two)")
+
         summary = run_rd(a.data, a.out, a.codec, a.checkpoint, _qualities(a.jpeg), _qualities(a.webp), a.limit)
         print(summary["markdown"])
         print(f"report: {os.path.join(a.out, 'rd.md')} (rd.png, rd.json, rd_rows.csv)")

@@ -269,13 +269,15 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
                    limit: int | None = None, progress: bool = True, meta: dict | None = None,
                    resamples: int = 1000, seed: int = DEFAULT_SEED, det_resamples: int = DET_RESAMPLES,
                    predictor: Predictor | None = None, pictures: int = 0,
-                   records_cache: str | None = None) -> dict[str, Any]:
+                   records_cache: str | None = None, bootstrap_by: str | None = None) -> dict[str, Any]:
     """Score every system on the same test images. ``predictor`` does the per-image work
     (default: in this process; ``omnicodec.jobs.evaluation.ray_predictor``: Ray work over
     shards); scoring, intervals and the report happen here. ``pictures``: a picture sheet
     of that many test images at two rates (``omnicodec.eval.sheet``) joins the report.
     ``records_cache``: a folder where per-image records of systems with a recipe are kept
-    and reused (``omnicodec.eval.record_cache``: keyed by weights, shard bytes and tasks)."""
+    and reused (``omnicodec.eval.record_cache``: keyed by weights, shard bytes and tasks).
+    ``bootstrap_by``: a meta field of the samples (e.g. ``source``, the photo a crop was cut
+    from); the bootstrap then resamples whole groups of images sharing it (``stats.resample_indices``)."""
     samples, chunks = load_test_set(data, limit)
     t0 = time.perf_counter()
     provenance = data_provenance(data)
@@ -290,14 +292,16 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
     refs = {t: [widen(r["preds"][t]) for r in original] for t in tasks}
     clean = _clean_scores(original, samples, tasks)
     det_resamples = min(resamples, det_resamples)
-    idx = resample_indices(len(samples), resamples, seed) if resamples else None
+    groups = bootstrap_groups(samples, bootstrap_by) if bootstrap_by else None
+    idx = resample_indices(len(samples), resamples, seed, groups) if resamples else None
     points = [score_records(s, recs, samples, tasks, refs, idx, det_resamples) for s, recs in zip(systems, records)]
     summary = summarize(points, tasks)
     for p in points:
         p.pop("_draws", None)
     report = {"data": data if isinstance(data, str) else list(data), "images": len(samples), "tasks": tasks,
               "bootstrap": {"resamples": resamples, "det_resamples": det_resamples, "seed": seed,
-                            "method": "paired percentile bootstrap over images (same resamples for every system)"},
+                            "method": _bootstrap_method(bootstrap_by, groups),
+                            **({"groups_by": bootstrap_by, "groups": len(set(groups))} if groups else {})},
               **({"records_cache": {"dir": cache.root, "reused": cache.reused, "computed": cache.computed}}
                  if cache else {}),
               "clean": clean, "points": points, "summary": summary,
@@ -320,6 +324,25 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
                                       "rows": [f"{s.name} {s.label}" for s in chosen]}
         report["files"] = write_report(report, out_dir)
     return report
+
+
+def bootstrap_groups(samples: list, field: str) -> list[str]:
+    """Each sample's ``meta[field]``: the group the cluster bootstrap draws it with. A sample
+    without it is named (shard and key): guessing its group would understate the interval."""
+    groups = []
+    for s in samples:
+        if field not in s.meta:
+            raise OmnicodecError(f"{s.url}: sample '{s.key}' has no meta field '{field}' to group the bootstrap by "
+                                 f"(it has: {sorted(s.meta) or 'no meta'})")
+        groups.append(str(s.meta[field]))
+    return groups
+
+
+def _bootstrap_method(field: str | None, groups: list[str] | None) -> str:
+    if not groups:
+        return "paired percentile bootstrap over images (same resamples for every system)"
+    return (f"paired percentile cluster bootstrap over the {len(set(groups))} groups of images sharing meta "
+            f"'{field}' (whole groups drawn; same resamples for every system)")
 
 
 def data_provenance(data: str | list[str]) -> dict[str, Any]:
@@ -462,7 +485,8 @@ def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) 
     systems, tasks = build_systems(ckpts, a.baseline, a.storage)
     name_adaptor_systems(systems)
     report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
-                            pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache)
+                            pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache,
+                            bootstrap_by=a.bootstrap_by)
     print_summary(report)
     cache = report.get("records_cache")
     if cache and cache["reused"]:

@@ -12,7 +12,7 @@ independent per-curve intervals would suggest.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,10 +52,41 @@ def percentile_interval(draws: np.ndarray | Sequence[float], level: float = 0.95
     return float(lo), float(hi)
 
 
-def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """(resamples, n) image indices; the same array must be used for every system."""
+def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     groups: Sequence[Hashable] | None = None) -> np.ndarray:
+    """(resamples, n) image indices; the same array must be used for every system.
+
+    ``groups`` (one label per image, e.g. the photo a crop was cut from) makes it the cluster
+    bootstrap: whole groups are drawn with replacement, because images of one group are
+    correlated and drawing them one by one gives intervals that are too narrow. A row draws
+    groups until it holds n images; with groups of one size that is exactly as many draws as
+    there are groups, otherwise the last group drawn is cut so that every row has n indices."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(resamples, n))
+    if groups is None:
+        return rng.integers(0, n, size=(resamples, n))
+    members = group_members(groups, n)
+    rows = np.empty((resamples, n), dtype=np.int64)
+    for r in range(resamples):
+        drawn: list[np.ndarray] = []
+        held = 0
+        while held < n:
+            g = members[int(rng.integers(0, len(members)))]
+            drawn.append(g)
+            held += g.size
+        rows[r] = np.concatenate(drawn)[:n]
+    return rows
+
+
+def group_members(groups: Sequence[Hashable], n: int) -> list[np.ndarray]:
+    """The image indices of each group, in order of first appearance; at least two groups."""
+    if len(groups) != n:
+        raise ValueError(f"bootstrap groups: {len(groups)} labels for {n} images (one label per image)")
+    index: dict[Hashable, list[int]] = {}
+    for i, g in enumerate(groups):
+        index.setdefault(g, []).append(i)
+    if len(index) < 2:
+        raise ValueError(f"bootstrap groups: all {n} images are in one group; resampling groups needs two or more")
+    return [np.asarray(v, dtype=np.int64) for v in index.values()]
 
 
 def mean_interval(values: Sequence[float], idx: np.ndarray | None = None, level: float = 0.95) -> Interval:
