@@ -190,7 +190,7 @@ def _lambda(run: str) -> str:
 
 def _runs(runs_dir: str, prefix: str) -> list[str]:
     """Run folders named ``<prefix>l<lambda>``, in lambda order."""
-    names = [r for r in os.listdir(runs_dir) if r.startswith(prefix)]
+    names = [r for r in os.listdir(runs_dir) if r.startswith(prefix) and os.path.isdir(os.path.join(runs_dir, r))]
     return [os.path.join(runs_dir, r) for r in sorted(names, key=lambda r: float(_lambda(r)))]
 
 
