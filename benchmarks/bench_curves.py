@@ -166,8 +166,7 @@ def long_runs(a: argparse.Namespace, t0: float) -> None:
     if not a.skip_eval:
         _run(args)
     if a.bundle:
-        train = (f"python benchmarks/train_long_gpu.py --data '<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 "
-                 f"--only RUN  (on one GPU; {os.path.join(a.long, 'summary.json')} records the batch)")
+        train = _long_train_command(None, f"on one GPU; {os.path.join(a.long, 'summary.json')} records the batch")
         bundle([run_dir(r) for r in aio], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]),
                name_suffix="-long", train_command=train)
     print(f"bench_curves --long: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
@@ -194,6 +193,17 @@ def _runs(runs_dir: str, prefix: str) -> list[str]:
     return [os.path.join(runs_dir, r) for r in sorted(names, key=lambda r: float(_lambda(r)))]
 
 
+def _not_bundled(runs: list[str]) -> list[str]:
+    """The long q2 run folders whose zoo entry (``adaptors-photo-q2-l<lambda>-long``) does not exist yet."""
+    return [p for p in runs if not (zoo.WEIGHTS_DIR / zoo_name(2, float(_lambda(p)), suffix="-long")).exists()]
+
+
+def _long_train_command(plan: str | None, note: str) -> str:
+    """A zoo card's training command for a `train_long_gpu.py` run (RUN: the run's name)."""
+    return (f"python benchmarks/train_long_gpu.py {f'--plan {plan} ' if plan else ''}--data "
+            f"'<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 --only RUN  ({note})")
+
+
 def levers(a: argparse.Namespace, t0: float) -> None:
     """The det levers after longer training: every lever its own named curve, on the same images."""
     out = a.out or _default_out("levers")
@@ -206,9 +216,8 @@ def levers(a: argparse.Namespace, t0: float) -> None:
             if len(runs) >= 2:
                 _run(_eval_args(a, runs, os.path.join(out, name.replace(" ", "-"))))
     if a.bundle:  # the long all-in-one points not bundled yet, and the det-distilled curve
-        train = (f"python benchmarks/train_long_gpu.py --plan det --data '<scenes-192>/train-{{000000..000019}}.tar' "
-                 f"--steps 2000 --only RUN  (on one GPU; {a.levers}/summary-det-call*.json record the batch)")
-        new = [p for p in aio if not (zoo.WEIGHTS_DIR / zoo_name(2, float(_lambda(p)), suffix="-long")).exists()]
+        train = _long_train_command("det", f"on one GPU; {a.levers}/summary-det-call*.json record the batch")
+        new = _not_bundled(aio)
         report, command = os.path.join(out, "report.json"), " ".join(["omnicodec", *args])
         bundle(new, report, command, name_suffix="-long", train_command=train)
         bundle(curves["det distilled"], report, command, name_suffix="-detdistill-long", train_command=train,
@@ -222,17 +231,16 @@ def union(a: argparse.Namespace, t0: float) -> None:
     args = _eval_args(a, [*longs, *_short_curve(a)], out)
     if not a.skip_eval:
         _run(args)
-    if a.bundle:  # long all-in-one runs not in the zoo yet (e.g. a later --plan fill run)
+    if a.bundle:  # long all-in-one runs not in the zoo yet (e.g. a later --plan fill run), one call per plan
         from train_long_gpu import PLANS
 
-        plan_of = {run: plan for plan, runs in PLANS.items() for run in runs}
-        for p in longs:
-            run = os.path.basename(p)
-            if run.startswith("long-aio-") and not (zoo.WEIGHTS_DIR / zoo_name(2, float(_lambda(p)), suffix="-long")).exists():
-                train = (f"python benchmarks/train_long_gpu.py --plan {plan_of[run]} --data "
-                         f"'<scenes-192>/train-{{000000..000019}}.tar' --steps 2000 --only RUN  (--device cuda on "
-                         f"one GPU, or --device cpu --threads 2 on 2 cores: the same run)")
-                bundle([p], os.path.join(out, "report.json"), " ".join(["omnicodec", *args]), name_suffix="-long",
+        new = _not_bundled([p for p in longs if os.path.basename(p).startswith("long-aio-")])
+        for plan, runs in PLANS.items():
+            mine = [p for p in new if os.path.basename(p) in runs]
+            if mine:
+                train = _long_train_command(plan, "--device cuda on one GPU, or --device cpu --threads 2 on 2 cores: "
+                                                  "the same run")
+                bundle(mine, os.path.join(out, "report.json"), " ".join(["omnicodec", *args]), name_suffix="-long",
                        train_command=train)
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 

@@ -300,8 +300,7 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
         p.pop("_draws", None)
     report = {"data": data if isinstance(data, str) else list(data), "images": len(samples), "tasks": tasks,
               "bootstrap": {"resamples": resamples, "det_resamples": det_resamples, "seed": seed,
-                            "method": _bootstrap_method(bootstrap_by, groups),
-                            **({"groups_by": bootstrap_by, "groups": len(set(groups))} if groups else {})},
+                            **_bootstrap_method(bootstrap_by, groups)},
               **({"records_cache": {"dir": cache.root, "reused": cache.reused, "computed": cache.computed}}
                  if cache else {}),
               "clean": clean, "points": points, "summary": summary,
@@ -338,11 +337,14 @@ def bootstrap_groups(samples: list, field: str) -> list[str]:
     return groups
 
 
-def _bootstrap_method(field: str | None, groups: list[str] | None) -> str:
+def _bootstrap_method(field: str | None, groups: list[str] | None) -> dict[str, Any]:
+    """The report's words for how images were resampled (and, grouped, by what and into how many)."""
     if not groups:
-        return "paired percentile bootstrap over images (same resamples for every system)"
-    return (f"paired percentile cluster bootstrap over the {len(set(groups))} groups of images sharing meta "
-            f"'{field}' (whole groups drawn; same resamples for every system)")
+        return {"method": "paired percentile bootstrap over images (same resamples for every system)"}
+    count = len(set(groups))
+    return {"method": f"paired percentile cluster bootstrap over the {count} groups of images sharing meta "
+                      f"'{field}' (whole groups drawn; same resamples for every system)",
+            "groups_by": field, "groups": count}
 
 
 def data_provenance(data: str | list[str]) -> dict[str, Any]:
