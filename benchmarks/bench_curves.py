@@ -3,8 +3,10 @@
 1. ``omnicodec sweep jobs/omnicodec/jobs/specs/curves.yaml`` (Ray Tune; skipped when its
    sweep.json exists): all-in-one adaptors (cls, seg, det) at every bundled quality of
    ``mbt2018-mean-photo``, one trial per quality; ``curves-lambda.yaml``: the low-rate end
-   (quality 2, smaller lambda); ``curves-pertask.yaml``: one adaptor set per task at quality 2
-   (the per-task baseline, its three bitstreams counted). Relaunching resumes a sweep.
+   (quality 2, smaller lambda); ``curves-pertask.yaml`` (lambda 2) and ``curves-pertask-lambda.yaml``
+   (lambda 0.4): one adaptor set per task at quality 2 (the per-task baseline, its three
+   bitstreams counted; ``--equal-rate`` compares the two curves at equal rate). Relaunching
+   resumes a sweep.
 2. ``omnicodec eval`` as Ray work over shards, on 1000 scenes built with seed 7919 (a seed
    no training or selection ever used; the report records it and every shard's sha256):
    the trials' adaptors against the frozen codec at the same qualities, JPEG and WebP at
@@ -41,7 +43,9 @@ def _run(args: list[str]) -> None:
 
 SPECS = os.path.join(REPO, "jobs/omnicodec/jobs/specs")
 LAMBDA = os.path.join(SPECS, "curves-lambda.yaml")
-PERTASK = os.path.join(SPECS, "curves-pertask.yaml")
+# per-task sweeps (one adaptor set, one bitstream, per task and trial): each is one point of the per-task curve
+PERTASK = {"curves-photo-pertask": "curves-pertask.yaml", "curves-photo-pertask-l0.4": "curves-pertask-lambda.yaml"}
+TOP = ("curves-photo-q6", "curves-q6.yaml")  # the all-in-one curve's top quality, its own sweep
 # evaluated when they ran (never started from here): lambda 0.2, the human term, the decoder-only ablation
 OPTIONAL = {"curves-photo-lambda-fill": "curves-lambda-fill.yaml", "curves-photo-human": "curves-human.yaml",
             "curves-photo-decoder-only": "curves-decoder-only.yaml"}
@@ -65,11 +69,18 @@ def _trial_adaptors(name: str, spec: str, run_missing: bool = True) -> list[str]
     return [t["adaptors"] for t in sorted(_trials(name, spec, run_missing), key=order)]
 
 
-def _single_from_sweep() -> list[str]:
-    """TASK=ADAPTORS for each trial of the per-task sweep (one task per trial), when it ran
-    (``omnicodec sweep jobs/omnicodec/jobs/specs/curves-pertask.yaml``)."""
-    trials = _trials("curves-photo-pertask", PERTASK, run_missing=False)
-    return [f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in trials]
+def _pertask_points() -> list[str]:
+    """One ``single:`` baseline per per-task sweep that ran (``omnicodec sweep
+    jobs/omnicodec/jobs/specs/curves-pertask*.yaml``): its three task sets as ONE system, rates
+    summed, labelled with its lambda; repeated, the points draw the per-task curve."""
+    points = []
+    for name, spec in PERTASK.items():
+        trials = _trials(name, os.path.join(SPECS, spec), run_missing=False)
+        if trials:
+            meta = json.load(open(os.path.join(trials[0]["adaptors"], "adaptors.json")))["metadata"]
+            sets = ",".join(f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in trials)
+            points.append(f"single:{sets}@q2 λ={meta['lmbda']:g}")
+    return points
 
 
 def main() -> None:
@@ -80,7 +91,8 @@ def main() -> None:
                     help="adaptor checkpoints to evaluate (default: every finished trial of the curves sweep)")
     ap.add_argument("--out", help="report folder (default: benchmarks/results/curves-photo-{fresh,long,levers,union}-s7919)")
     ap.add_argument("--single", action="append", default=[], metavar="TASK=CKPT",
-                    help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweep)")
+                    help="per-task adaptors evaluated as ONE system, rates summed (default: the curves-pertask sweeps, "
+                         "one point per lambda)")
     ap.add_argument("--jpeg", default="5,10,20,35,50", help="JPEG qualities ('' for none)")
     ap.add_argument("--webp", default="5,20,40,60,80", help="WebP qualities ('' for none)")
     ap.add_argument("--bundle", action="store_true",
@@ -100,6 +112,10 @@ def main() -> None:
     ap.add_argument("--finetuned", metavar="STORAGE",
                     help="the full fine-tuning baseline of benchmarks/train_finetune.py in STORAGE (one whole codec "
                          "per task, 300 steps) against the 300-step all-in-one curve trained on the same budget")
+    ap.add_argument("--equal-rate", action="store_true",
+                    help="all-in-one against per-task adaptors at EQUAL total rate: the 300-step all-in-one curve up to "
+                         "q6 (curves-q6.yaml) against the per-task curve (curves-pertask*.yaml, every lambda), same "
+                         "training budget; Delta_m of every all-in-one point the per-task curve reaches")
     ap.add_argument("--long-runs", default=os.path.join(HOME, "runs-gpu"),
                     help="with --finetuned: the 2000-step runs, drawn as a named curve (default: %(default)s)")
     a = ap.parse_args()
@@ -113,12 +129,14 @@ def main() -> None:
         return union(a, t0)
     if a.levers:
         return levers(a, t0)
+    if a.equal_rate:
+        return equal_rate(a, t0)
     adaptors = a.adaptors or [*_trial_adaptors("curves-photo", a.sweep), *_trial_adaptors("curves-photo-lambda", LAMBDA),
                               *[p for n, f in OPTIONAL.items() for p in _trial_adaptors(n, os.path.join(SPECS, f), False)]]
-    single = a.single or _single_from_sweep()
+    single = [f"single:{','.join(a.single)}@q2 λ=2"] if a.single else _pertask_points()
     out = a.out or _default_out("fresh")
     args = _eval_args(a, adaptors, out, [*([f"jpeg:{a.jpeg}"] if a.jpeg else []), *([f"webp:{a.webp}"] if a.webp else []),
-                                         *([f"single:{','.join(single)}@q2 λ=2"] if single else [])], pictures=3)
+                                         *single], pictures=3)
     if not a.skip_eval:
         _run(args)
     if a.bundle:
@@ -245,6 +263,25 @@ def union(a: argparse.Namespace, t0: float) -> None:
     print(f"bench_curves --union: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
 
 
+def equal_rate(a: argparse.Namespace, t0: float) -> None:
+    """Delta_m at equal rate against single-task adaptors (issue 9): one all-in-one bitstream
+    against three per-task ones whose rates add up. Both trained 300 steps on 2 cores; the
+    per-task curve starts where its lambda still pays for three streams (0.4, lower collapses),
+    so the all-in-one curve is extended to q6 to reach it. q5's trial lives in the zoo only
+    (its sweep was stopped before recording it)."""
+    top = _trial_adaptors(TOP[0], os.path.join(SPECS, TOP[1]), run_missing=True)
+    q5 = zoo.WEIGHTS_DIR / zoo_name(5, 2.0)
+    aio = [*_short_curve(a), *([str(q5)] if q5.exists() else []), *top]
+    out = a.out or _default_out("equalrate")
+    args = _eval_args(a, aio, out, _pertask_points())
+    if not a.skip_eval:
+        _run(args)
+    if a.bundle:
+        bundle([p for p in top if not (zoo.WEIGHTS_DIR / zoo_name(6, 2.0)).exists()], os.path.join(out, "report.json"),
+               " ".join(["omnicodec", *args]))
+    print(f"bench_curves --equal-rate: {(time.perf_counter() - t0) / 60:.1f} min; report: {out}/report.md")
+
+
 def finetuned(a: argparse.Namespace, t0: float) -> None:
     """Full fine-tuning (one codec per task, every weight) against adaptors at the same training
     budget (300 steps of 8 scenes), with the 2000-step adaptor curve beside them."""
@@ -319,8 +356,7 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix
 
 def _spec_of(location: str) -> str:
     """The sweep spec that trained the adaptors at ``location`` (sweeps keep trials under their name)."""
-    for name, spec in (*OPTIONAL.items(), ("curves-photo-lambda", "curves-lambda.yaml"),
-                       ("curves-photo-pertask", "curves-pertask.yaml")):
+    for name, spec in (*OPTIONAL.items(), ("curves-photo-lambda", "curves-lambda.yaml"), TOP, *PERTASK.items()):
         if f"/{name}/" in location:
             return spec
     return "curves.yaml"
