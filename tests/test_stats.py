@@ -117,6 +117,11 @@ def test_bd_rate_names_the_widest_rate_gap_its_interpolation_spans():
     assert bd_rate(anchor, sparse)["rate_gap"] == pytest.approx(8.0)
     dense = _curve([0.05, 0.1, 0.2, 0.4], [28.0, 30.0, 32.0, 34.0])
     assert bd_rate(anchor, dense)["rate_gap"] == pytest.approx(2.0)  # every neighbour 2x apart
+    # a collapsed point 10x below, whose segment ends exactly on the compared range's lower
+    # edge (28, the anchor's lowest), interpolates nothing inside 28-33: the widest gap there
+    # is the anchor's own 2x, not 10x
+    edge = _curve([0.01, 0.1, 0.12], [20.0, 28.0, 33.0])
+    assert bd_rate(anchor, edge)["rate_gap"] == pytest.approx(2.0)
     from omnicodec.eval.report import _bd
 
     assert _bd({"bd_rate": -40.0, "rate_gap": 8.0}).endswith("†") and "†" not in _bd({"bd_rate": -40.0, "rate_gap": 2.0})

@@ -40,9 +40,11 @@ SPARSE_GAP = 2.0  # a chord spanning more than 2x in rate inside the compared ra
 
 
 def _widest_gap(rates: np.ndarray, metrics: np.ndarray, lo: float, hi: float) -> float:
-    """Largest rate ratio between neighbouring frontier points whose segment meets [lo, hi]."""
+    """Largest rate ratio between neighbouring frontier points whose segment reaches inside
+    (lo, hi): a segment that only touches the range at its end point (a measured point sits
+    exactly on the range's edge) interpolates nothing there."""
     gaps = [rates[i + 1] / rates[i] for i in range(len(rates) - 1)
-            if metrics[i + 1] >= lo and metrics[i] <= hi and rates[i] > 0]
+            if metrics[i + 1] > lo and metrics[i] < hi and rates[i] > 0]
     return float(max(gaps, default=1.0))
 
 
