@@ -43,8 +43,10 @@ def _run(args: list[str]) -> None:
 
 SPECS = os.path.join(REPO, "jobs/omnicodec/jobs/specs")
 LAMBDA = os.path.join(SPECS, "curves-lambda.yaml")
-# per-task sweeps (one adaptor set, one bitstream, per task and trial): each is one point of the per-task curve
-PERTASK = {"curves-photo-pertask": "curves-pertask.yaml", "curves-photo-pertask-l0.4": "curves-pertask-lambda.yaml"}
+# per-task sweeps (one adaptor set, one bitstream, per task and trial), each one point of the per-task curve:
+# curves-pertask.yaml (lambda 2) and curves-pertask-lambda.yaml (lambda 0.4; another lambda with
+# `--set name=curves-photo-pertask-l<L> --set train.lmbda=<L>`), all named with this prefix
+PERTASK = "curves-photo-pertask"
 TOP = ("curves-photo-q6", "curves-q6.yaml")  # the all-in-one curve's top quality, its own sweep
 # evaluated when they ran (never started from here): lambda 0.2, the human term, the decoder-only ablation
 OPTIONAL = {"curves-photo-lambda-fill": "curves-lambda-fill.yaml", "curves-photo-human": "curves-human.yaml",
@@ -73,14 +75,15 @@ def _pertask_points() -> list[str]:
     """One ``single:`` baseline per per-task sweep that ran (``omnicodec sweep
     jobs/omnicodec/jobs/specs/curves-pertask*.yaml``): its three task sets as ONE system, rates
     summed, labelled with its lambda; repeated, the points draw the per-task curve."""
-    points = []
-    for name, spec in PERTASK.items():
-        trials = _trials(name, os.path.join(SPECS, spec), run_missing=False)
+    sweeps = os.path.join(HOME, "sweeps")
+    points = {}
+    for name in sorted(os.listdir(sweeps)) if os.path.isdir(sweeps) else []:
+        trials = _trials(name, "", run_missing=False) if name.startswith(PERTASK) else []
         if trials:
             meta = json.load(open(os.path.join(trials[0]["adaptors"], "adaptors.json")))["metadata"]
             sets = ",".join(f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in trials)
-            points.append(f"single:{sets}@q2 λ={meta['lmbda']:g}")
-    return points
+            points[meta["lmbda"]] = f"single:{sets}@q2 λ={meta['lmbda']:g}"
+    return [points[lm] for lm in sorted(points, reverse=True)]
 
 
 def main() -> None:
@@ -356,7 +359,8 @@ def bundle(adaptors: list[str], report_json: str, eval_command: str, name_suffix
 
 def _spec_of(location: str) -> str:
     """The sweep spec that trained the adaptors at ``location`` (sweeps keep trials under their name)."""
-    for name, spec in (*OPTIONAL.items(), ("curves-photo-lambda", "curves-lambda.yaml"), TOP, *PERTASK.items()):
+    for name, spec in (*OPTIONAL.items(), ("curves-photo-lambda", "curves-lambda.yaml"), TOP,
+                       ("curves-photo-pertask", "curves-pertask.yaml")):
         if f"/{name}/" in location:
             return spec
     return "curves.yaml"
