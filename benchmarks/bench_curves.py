@@ -76,9 +76,10 @@ def _pertask_points() -> list[str]:
     jobs/omnicodec/jobs/specs/curves-pertask*.yaml``): its three task sets as ONE system, rates
     summed, labelled with its lambda; repeated, the points draw the per-task curve."""
     sweeps = os.path.join(HOME, "sweeps")
+    names = sorted(n for n in os.listdir(sweeps) if n.startswith(PERTASK)) if os.path.isdir(sweeps) else []
     points = {}
-    for name in sorted(os.listdir(sweeps)) if os.path.isdir(sweeps) else []:
-        trials = _trials(name, "", run_missing=False) if name.startswith(PERTASK) else []
+    for name in names:
+        trials = _trials(name, "", run_missing=False)  # no spec: a sweep that never ran is not started from here
         if trials:
             meta = json.load(open(os.path.join(trials[0]["adaptors"], "adaptors.json")))["metadata"]
             sets = ",".join(f"{t['config']['tasks'][0]['name']}={t['adaptors']}" for t in trials)
