@@ -1,0 +1,39 @@
+"""``omnicodec encode``: images -> one bitstream each, whatever the number of tasks that read it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from omnicodec.cli._common import add_command
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = add_command(sub, "encode", "images -> omnicodec bitstreams",
+                    "Encodes each image once. With --adaptors the shared S-Adaptor is used and the codec comes\n"
+                    "from the checkpoint; otherwise the frozen codec alone (CompressAI's bytes, in our container).\n\n"
+                    "example: omnicodec encode a.png b.jpg -o out/ --codec mbt2018-mean:3 --codec-checkpoint ckpt.pth.tar",
+                    _encode)
+    s.add_argument("images", nargs="+")
+    s.add_argument("-o", "--out", required=True, help="output file (one image) or folder")
+    s.add_argument("--codec", default=None, help="ARCH[:QUALITY] (default: the adaptors' codec or mbt2018-mean-small:3)")
+    s.add_argument("--codec-checkpoint", help="CompressAI checkpoint path or URL")
+    s.add_argument("--adaptors", help="adaptor checkpoint folder")
+    s.add_argument("--device", default="cpu", help="where g_a/g_s and the adaptors run (cpu, cuda, cuda:1); "
+                   "entropy coding always runs on the CPU, so streams decode identically everywhere")
+
+
+def _encode(a: argparse.Namespace) -> None:
+    from omnicodec import storage
+    from omnicodec.cli._coding import build_model, placed
+    from omnicodec.images import load_image
+
+    model = placed(build_model(a.codec, a.codec_checkpoint, a.adaptors), a.device)
+    many = len(a.images) > 1 or a.out.endswith(("/", os.sep)) or (not storage.is_url(a.out) and os.path.isdir(a.out))
+    for path in a.images:
+        x = load_image(path)
+        data = model.encode(x).to_bytes()
+        target = storage.join(a.out, os.path.splitext(os.path.basename(path))[0] + ".omc") if many else a.out
+        storage.write_bytes(target, data)
+        h, w = x.shape[-2:]
+        print(f"{path} -> {target}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h})")

@@ -1,0 +1,82 @@
+"""``omnicodec eval``: rate/accuracy (or, with ``--human``, rate/distortion) reports from real bitstreams."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from omnicodec.cli._common import HOME, add_command
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = add_command(sub, "eval", "rate/accuracy evaluation from real bitstreams, with baselines and a report",
+                    "Encodes each test image once (real bytes), decodes per task, scores the frozen task nets,\n"
+                    "compares against the frozen codec, JPEG (and WebP, per-task adaptors with --baseline), and\n"
+                    "writes report.md/.html, PNG plots, CSV, JSON. The per-image work runs as Ray work over\n"
+                    "shards (one actor per core here; --address to use a cluster).\n\n"
+                    "example: omnicodec eval --run demo-l0 --run demo-l1 --data DIR/test-000000.tar --out report/\n"
+                    "         omnicodec eval --human --data ~/.cache/omnicodec/data/kodaklike --out rd/",
+                    _eval)
+    _add_systems(s)
+    _add_statistics(s)
+    _add_execution(s)
+
+
+def _add_systems(s: argparse.ArgumentParser) -> None:
+    """What is measured: the adaptors (or the human view), on which data, against which baselines."""
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run", action="append", help="training run name (repeat for several lambdas)")
+    g.add_argument("--adaptors", action="append",
+                   help="adaptors: run name, run / checkpoint / adaptors folder, or zoo:NAME (repeatable)")
+    g.add_argument("--human", action="store_true",
+                   help="human rate-distortion report instead: learned codecs vs JPEG and WebP (PSNR, MS-SSIM, "
+                        "BD-rate with bootstrap intervals, timings); --data may be shards or an image folder")
+    s.add_argument("--data", required=True, help="test shards (with --human: shards or an image folder)")
+    s.add_argument("--codec", action="append", metavar="ARCH:Q1,Q2",
+                   help="--human: a codec family to measure (default: every bundled codec, all qualities)")
+    s.add_argument("--checkpoint", action="append", default=[], metavar="ARCH=PATH",
+                   help="--human: any CompressAI checkpoint (state dict or {'state_dict': ...}), path or URL")
+    s.add_argument("--jpeg", default=",".join(map(str, (5, 10, 20, 35, 50, 70, 85))), help="--human: JPEG qualities")
+    s.add_argument("--webp", default=",".join(map(str, (5, 20, 40, 60, 80, 92))), help="--human: WebP qualities")
+    s.add_argument("--out", default="report", help="report folder")
+    s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
+    s.add_argument("--baseline", action="append", default=None, metavar="NAME",
+                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT,...[@LABEL] "
+                        "(one per-task point; repeat for a curve)  adaptors:NAME=RUN_OR_CKPT,... (a baseline curve "
+                        "of other adaptor sets, e.g. trained shorter)  finetuned:TASK=CODEC_WEIGHTS,...[@LABEL] (full "
+                        "fine-tuning: one whole codec per task, e.g. from benchmarks/train_finetune.py; repeat for a "
+                        "curve)  (repeatable)")
+    s.add_argument("--limit", type=int, help="evaluate only the first N images")
+
+
+def _add_statistics(s: argparse.ArgumentParser) -> None:
+    """How uncertain the figures are, and what the report shows."""
+    s.add_argument("--resamples", type=int, default=1000,
+                   help="paired-bootstrap resamples for the 95 %% intervals (0: no intervals)")
+    s.add_argument("--bootstrap-by", metavar="META_FIELD",
+                   help="resample whole groups of test images sharing this meta field instead of single images "
+                        "(the cluster bootstrap), for test sets whose images are not independent: e.g. 'source' "
+                        "for the Kodak-like set, two crops of each held-out photo")
+    s.add_argument("--pictures", type=int, default=3, metavar="N",
+                   help="picture sheet of the first N test images at two rates: the original, the human view "
+                        "and each task's view with its predictions drawn (0: none; default 3)")
+
+
+def _add_execution(s: argparse.ArgumentParser) -> None:
+    """Where the per-image work runs, and what it may reuse."""
+    s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray); every "
+                                      "(system, shard) pair is one unit of Ray work")
+    s.add_argument("--cpus-per-worker", type=float, default=1.0,
+                   help="CPUs per evaluation actor (default 1: one actor per core)")
+    s.add_argument("--in-process", action="store_true", help="no Ray: evaluate every system in this process")
+    s.add_argument("--records-cache", default=os.path.join(HOME, "eval-records"), metavar="DIR",
+                   help="keep each system's per-image records here and reuse them when the same weights meet "
+                        "the same shard bytes and tasks again: a new checkpoint is compared with a dozen "
+                        "baselines without coding them again (default: %(default)s)")
+    s.add_argument("--no-records-cache", action="store_true", help="compute every system's records afresh")
+
+
+def _eval(a: argparse.Namespace) -> None:
+    from omnicodec.jobs.cli_jobs import eval_command
+
+    eval_command(a)
