@@ -58,7 +58,7 @@ def test_sweep_runs_train_trials_and_reports_the_pareto_front(ray_cluster, scene
     assert (out / "pareto.png").stat().st_size > 0 and (out / "trials.csv").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # three Ray Train trials through the CLI: 2.5 min on 2 cores, run with the drills
 def test_asha_stops_a_trial_whose_validation_loss_trails(scenes, tmp_path):
     """Trials report the objective on a held-out batch (val_loss) at every checkpoint; ASHA
     stops the trial that trails at its first rung (lambda 50 weighs the task loss 500x more,

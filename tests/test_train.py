@@ -108,6 +108,7 @@ def _registered_checkpoints(run_dir) -> int:
         return 0
 
 
+@pytest.mark.heavy  # a fault drill (two full runs, one killed): 1.7 min on 2 cores, run with the drills
 def test_killed_worker_resumes_from_last_checkpoint_and_matches_uninterrupted_run(ray_cluster, tmp_path, scenes):
     from omnicodec.jobs.train import train_adaptors
 
