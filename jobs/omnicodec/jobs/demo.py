@@ -35,7 +35,8 @@ def load_demo_spec() -> dict[str, Any]:
 def demo_shards(out: str, spec: dict[str, Any]) -> str:
     from omnicodec.data.scenes import build_scenes
 
-    folder = os.path.join(out, "data", "scenes")
+    # the folder names the recipe: an edited demo.yaml builds its own scenes instead of reusing others
+    folder = os.path.join(out, "data", f"scenes-{spec['train']}x{spec['test']}-{spec['size']}px")
     try:
         resolve_shards(folder)
         console.print(f"[1/4] reusing scene shards in {folder}")
