@@ -18,7 +18,7 @@ test: setup
 # the heavier lane, CI runs it after `make test`: multi-node training with a node lost, Serve
 # with replicas killed (each drill starts its own loopback Ray), and long end-to-end round
 # trips (a run checkpointing to S3 on a loopback S3 server; the README's flow from an image
-# folder to served answers); about 8 minutes on 2 cores
+# folder to served answers), the ASHA sweep and the killed-worker resume; about 15 minutes on 2 cores
 test-cluster: setup
 	.venv/bin/python -m pytest -q -m "cluster or heavy" --durations=5
 
