@@ -14,6 +14,7 @@ import yaml
 
 from omnicodec.config import apply_overrides
 from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+from omnicodec.jobs.demo import demo_train_config
 from omnicodec.jobs.sweep import SweepConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,9 +41,9 @@ def test_every_shipped_spec_validates_as_shipped(path, monkeypatch):
         assert trials, f"{path.name}: a sweep with no trials"
         for overrides in trials:
             AdaptorTrainConfig.from_dict(apply_overrides(cfg.base_train(), overrides), source=f"{path.name} {overrides}")
-    elif "lambdas" in raw:  # demo.yaml: its training recipe, with the shards the demo fills in
-        train = {**raw["train"], "data": {**raw["train"]["data"], "shards": "scenes/train-000000.tar"}}
-        AdaptorTrainConfig.from_dict({**train, "lmbda": raw["lambdas"][0]}, source=path.name)
+    elif "lambdas" in raw:  # demo.yaml: each live point's config, built as the demo builds it
+        for i, lmbda in enumerate(raw["lambdas"]):
+            demo_train_config(raw, i, lmbda, ["scenes/train-000000.tar"], "runs")
     else:
         AdaptorTrainConfig.from_yaml(str(path))
 

@@ -61,10 +61,26 @@ def bundled_points(spec: dict[str, Any], arch: str) -> list[tuple[str, str]]:
     return points
 
 
+def demo_train_config(spec: dict[str, Any], i: int, lmbda: float, shards: list[str], runs: str,
+                      steps: int | None = None):
+    """The validated training config of the demo's ``i``-th live point. Its run name carries
+    the recipe's hash: rerunning the demo resumes (or reuses) the same recipe's runs, and an
+    edited demo.yaml starts new ones."""
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+
+    train = yaml.safe_load(yaml.safe_dump(spec["train"]))
+    train["data"]["shards"] = shards
+    train["lmbda"] = lmbda
+    if steps:
+        train["optim"]["steps"] = steps
+    recipe = hashlib.sha256(json.dumps(train, sort_keys=True).encode()).hexdigest()[:8]
+    train["run"].update(name=f"demo-lambda{i}-{recipe}", storage=runs)
+    return AdaptorTrainConfig.from_dict(train, source="demo.yaml")
+
+
 def demo_command(a: argparse.Namespace) -> None:
     from omnicodec.eval.evaluate import build_systems, run_evaluation
     from omnicodec.eval.report import print_summary
-    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
     from omnicodec.jobs.cli_jobs import split_shards
     from omnicodec.jobs.evaluation import ray_predictor
     from omnicodec.jobs.ray_env import init_ray
@@ -80,16 +96,7 @@ def demo_command(a: argparse.Namespace) -> None:
     init_ray(num_cpus=2)
     ckpts = []
     for i, lmbda in enumerate(spec["lambdas"]):
-        train = yaml.safe_load(yaml.safe_dump(spec["train"]))
-        train["data"]["shards"] = split_shards(scenes, "train")
-        train["lmbda"] = lmbda
-        if a.steps:
-            train["optim"]["steps"] = a.steps
-        # The run name carries the recipe's hash: rerunning the demo resumes (or reuses) the
-        # same recipe's runs, and an edited demo.yaml starts new ones.
-        recipe = hashlib.sha256(json.dumps(train, sort_keys=True).encode()).hexdigest()[:8]
-        train["run"].update(name=f"demo-lambda{i}-{recipe}", storage=runs)
-        cfg = AdaptorTrainConfig.from_dict(train, source="demo.yaml")
+        cfg = demo_train_config(spec, i, lmbda, split_shards(scenes, "train"), runs, a.steps)
         console.print(f"[2/4] training all-in-one adaptors for {', '.join(cfg.task_names)} at lambda={lmbda} "
                       f"({cfg.run.num_workers} Ray Train workers, {cfg.optim.steps} steps)")
         result = train_adaptors(cfg)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omnicodec.cli._common import add_command
+from omnicodec.errors import OmnicodecError
+
+if TYPE_CHECKING:
+    from omnicodec.bitstream import Bitstream
+    from omnicodec.model import OmniCodec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _decode(a: argparse.Namespace) -> None:
     from omnicodec.bitstream import Bitstream, read_stream
     from omnicodec.cli._coding import build_model, placed
-    from omnicodec.errors import OmnicodecError
     from omnicodec.images import save_image
     from omnicodec.model import HUMAN
 
@@ -41,11 +46,10 @@ def _decode(a: argparse.Namespace) -> None:
     print(f"{a.file} -> {a.out} ({header.width}x{header.height}, {'human' if a.human else a.task})")
 
 
-def _model_for_header(header):
+def _model_for_header(header: Bitstream) -> OmniCodec:
     """With no codec named, find the bundled codec whose fingerprint the stream records."""
     from omnicodec import zoo
     from omnicodec.codec import CodecSpec, load_codec
-    from omnicodec.errors import OmnicodecError
     from omnicodec.model import OmniCodec
 
     card = zoo.codec_for_fingerprint(header.codec_fp.hex())
