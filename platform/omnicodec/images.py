@@ -13,10 +13,48 @@ from omnicodec import storage
 from omnicodec.bitstream import padding_for
 from omnicodec.errors import DataError
 
+# Modes whose samples are wider than 8 bits, with the value that maps to white.
+WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL image -> 1 x 3 x H x W float32 in [0, 1] (alpha dropped, grey expanded)."""
-    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+def to_rgb8(image: Image.Image, name: str = "<image>") -> Image.Image:
+    """Any PIL image -> 8-bit RGB, the one conversion every reader uses (files, shards,
+    request bodies). Pillow's own ``convert("RGB")`` clips 16-bit and float samples to 255,
+    which turned 16-bit PNGs white; here they are scaled: I;16* and I by 65535 (16-bit
+    data), F by 1.0 (floats in [0, 1]). Transparency (RGBA, LA, PA, P with a transparent
+    colour) is composited over white, as a viewer shows it. Anything else that cannot be
+    mapped is refused in one line naming ``name``."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in WIDE_MODES:
+        return _wide_to_rgb8(image, name)
+    try:
+        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        return image.convert("RGB")
+    except (ValueError, OSError) as e:
+        raise DataError(f"{name}: image mode {image.mode} cannot be converted to 8-bit RGB ({e})") from None
+
+
+def _wide_to_rgb8(image: Image.Image, name: str) -> Image.Image:
+    """A single-channel image of more than 8 bits -> 8-bit grey as RGB, scaled, not clipped."""
+    white = WIDE_MODES[image.mode]
+    arr = np.asarray(image).astype(np.float64)
+    if arr.size and not np.isfinite(arr).all():
+        raise DataError(f"{name}: {image.mode} image holds NaN or infinite samples")
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if lo < 0 or hi > white:
+        raise DataError(f"{name}: {image.mode} image samples span [{lo:g}, {hi:g}], outside [0, {white:g}] "
+                        "(save it as an 8- or 16-bit PNG)")
+    grey = np.rint(arr * (255.0 / white)).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
+
+
+def to_tensor(image: Image.Image, name: str = "<image>") -> torch.Tensor:
+    """PIL image -> 1 x 3 x H x W float32 in [0, 1] (any mode, through ``to_rgb8``)."""
+    arr = np.asarray(to_rgb8(image, name), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
@@ -29,12 +67,14 @@ def to_pil(x: torch.Tensor) -> Image.Image:
 
 
 def decode_image_bytes(data: bytes, name: str = "<bytes>") -> Image.Image:
+    """Image file bytes -> 8-bit RGB (``to_rgb8``); an unreadable file is a ``DataError``
+    naming ``name``. Every image reader goes through here: CLI, client, server, shards."""
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
-        return img
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{name}: not a readable image ({e})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(f"{name}: not a readable image ({type(e).__name__}: {e})") from None
+    return to_rgb8(img, name)
 
 
 def load_image(location: str) -> torch.Tensor:
@@ -42,7 +82,7 @@ def load_image(location: str) -> torch.Tensor:
         data = storage.read_bytes(location)
     except FileNotFoundError:
         raise DataError(f"{location}: no such image file") from None
-    return to_tensor(decode_image_bytes(data, location))
+    return to_tensor(decode_image_bytes(data, location), location)
 
 
 def save_image(x: torch.Tensor, location: str) -> None:

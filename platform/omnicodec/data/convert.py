@@ -34,19 +34,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def _image_member(path: str) -> tuple[str, bytes, tuple[int, int]]:
+    """(member extension, bytes, size). Decoded in full here (``images.decode_image_bytes``),
+    so an unreadable file, or a mode no reader can map to 8-bit RGB, is refused now with its
+    path, not at training time. JPEG and PNG bytes are kept as they are (readers convert
+    16-bit PNGs the same way); other formats are stored as 8-bit RGB PNG."""
+    from omnicodec.images import decode_image_bytes
+
     data = open(path, "rb").read()
-    try:
-        img = Image.open(io.BytesIO(data))
-        size = img.size
-        fmt = img.format
-    except Exception as e:
-        raise DataError(f"{path}: not a readable image ({e})") from None
-    ext = "png" if fmt == "PNG" else "jpg"
-    if fmt not in ("PNG", "JPEG"):
-        buf = io.BytesIO()
-        img.convert("RGB").save(buf, format="PNG")
-        data, ext = buf.getvalue(), "png"
-    return ext, data, size
+    rgb = decode_image_bytes(data, path)
+    if Image.open(io.BytesIO(data)).format in ("PNG", "JPEG"):
+        return ("png" if data[:4] == b"\x89PNG" else "jpg"), data, rgb.size
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG")
+    return "png", buf.getvalue(), rgb.size
 
 
 def convert(fmt: str, out: str, root: str | None = None, images: str | None = None, annotations: str | None = None,

@@ -145,9 +145,18 @@ def read_dense_map(data: bytes, where: str) -> np.ndarray:
 
 
 def _image(data: bytes, where: str, mode: str) -> np.ndarray:
+    """The image as ``mode`` ("RGB": through ``images.to_rgb8``, so 16-bit, float, alpha and
+    palette images read as the CLI and the server read them; "L": a mask's values)."""
+    from omnicodec.images import to_rgb8
+
     try:
         img = Image.open(io.BytesIO(data))
         img.load()
-        return np.asarray(img if img.mode == mode else img.convert(mode))
     except Exception as e:  # PIL raises many types for corrupt files
+        raise DataError(f"{where}: undecodable image ({type(e).__name__}: {e})") from None
+    if mode == "RGB":
+        return np.asarray(to_rgb8(img, where))
+    try:
+        return np.asarray(img if img.mode == mode else img.convert(mode))
+    except Exception as e:
         raise DataError(f"{where}: undecodable image ({type(e).__name__}: {e})") from None

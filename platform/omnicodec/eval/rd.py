@@ -25,7 +25,7 @@ from PIL import Image
 from omnicodec.eval.human import msssim
 from omnicodec.eval.stats import resample_indices, statistic_interval
 from omnicodec.eval.summary import bd_rate
-from omnicodec.images import psnr, to_pil, to_tensor
+from omnicodec.images import load_image, psnr, to_pil, to_tensor
 
 DEFAULT_JPEG = (5, 10, 20, 35, 50, 70, 85)
 DEFAULT_WEBP = (5, 20, 40, 60, 80, 92)
@@ -76,7 +76,7 @@ def iter_images(location: str, limit: int | None = None) -> Iterator[tuple[str, 
         folder = os.path.expanduser(location)
         files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
         items: Iterator[tuple[str, torch.Tensor]] = (
-            (f, to_tensor(Image.open(os.path.join(folder, f)).convert("RGB"))[0]) for f in files)
+            (f, load_image(os.path.join(folder, f))[0]) for f in files)
     else:
         from omnicodec.data.loader import iter_samples
 
