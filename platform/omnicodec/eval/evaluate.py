@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from omnicodec.data.samples import Sample
+from omnicodec.data.shards import read_card
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process, widen
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
@@ -32,7 +33,7 @@ from omnicodec.eval.systems import (
     WebP,
     finetuned_codecs,
 )
-from omnicodec.eval.tasks import TaskScorer
+from omnicodec.eval.tasks import TaskScorer, note_uninformative, scoring_plan
 from omnicodec.model import OmniCodec
 
 DEFAULT_JPEG = (5, 10, 20, 35, 50, 75)
@@ -48,10 +49,11 @@ def _interval(draws: np.ndarray) -> list[float] | None:
 
 def score_records(system: System, records: list[dict[str, Any]], samples: list[Sample], tasks: list[str],
                   refs: dict[str, list], idx: np.ndarray | None = None,
-                  det_resamples: int = DET_RESAMPLES) -> dict[str, Any]:
+                  det_resamples: int = DET_RESAMPLES, labelled: dict[str, bool] | None = None) -> dict[str, Any]:
     """One operating point from its per-image records: means, each task's metric, and (with
-    ``idx``) the paired-bootstrap draws and 95 % intervals."""
-    scorers = {t: TaskScorer(t) for t in tasks}
+    ``idx``) the paired-bootstrap draws and 95 % intervals. ``labelled``: per task, False to
+    score it label-free (``eval.tasks.scoring_plan``)."""
+    scorers = {t: TaskScorer(t, labelled=(labelled or {}).get(t)) for t in tasks}
     for i, (s, rec) in enumerate(zip(samples, records)):
         for t in tasks:
             scorers[t].update(None, s, refs[t][i], pred=widen(rec["preds"][t]))
@@ -80,11 +82,12 @@ def score_records(system: System, records: list[dict[str, Any]], samples: list[S
     return point
 
 
-def _clean_scores(records: list[dict[str, Any]], samples: list[Sample], tasks: list[str]) -> dict[str, dict]:
+def _clean_scores(records: list[dict[str, Any]], samples: list[Sample], tasks: list[str],
+                  labelled: dict[str, bool] | None = None) -> dict[str, dict]:
     """Each task network on the original images, scored against itself for label-free tasks."""
     out = {}
     for t in tasks:
-        scorer = TaskScorer(t)
+        scorer = TaskScorer(t, labelled=(labelled or {}).get(t))
         for s, rec in zip(samples, records):
             scorer.update(None, s, widen(rec["preds"][t]), pred=widen(rec["preds"][t]))
         out[t] = scorer.result()
@@ -290,11 +293,15 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
         predictor = cache.wrap(predictor)
     records, original = _predict_all(systems, chunks, samples, tasks, predictor, progress)
     refs = {t: [widen(r["preds"][t]) for r in original] for t in tasks}
-    clean = _clean_scores(original, samples, tasks)
+    plan = scoring_plan(tasks, samples, read_card(data if isinstance(data, str) else data[0]))
+    labelled = {t: p["labelled"] for t, p in plan.items()}
+    clean = _clean_scores(original, samples, tasks, labelled)
+    note_uninformative(plan, clean)
     det_resamples = min(resamples, det_resamples)
     groups = bootstrap_groups(samples, bootstrap_by) if bootstrap_by else None
     idx = resample_indices(len(samples), resamples, seed, groups) if resamples else None
-    points = [score_records(s, recs, samples, tasks, refs, idx, det_resamples) for s, recs in zip(systems, records)]
+    points = [score_records(s, recs, samples, tasks, refs, idx, det_resamples, labelled)
+              for s, recs in zip(systems, records)]
     summary = summarize(points, tasks)
     for p in points:
         p.pop("_draws", None)
@@ -303,7 +310,7 @@ def run_evaluation(systems: list[System], data: str | list[str], tasks: list[str
                             **_bootstrap_method(bootstrap_by, groups)},
               **({"records_cache": {"dir": cache.root, "reused": cache.reused, "computed": cache.computed}}
                  if cache else {}),
-              "clean": clean, "points": points, "summary": summary,
+              "scoring": plan, "clean": clean, "points": points, "summary": summary,
               "latent_decodes_per_image": {p["label"]: p["latent_decodes"] / len(samples)
                                            for p in points if p["system"] == "all-in-one"},
               "provenance": provenance,

@@ -204,9 +204,7 @@ def plot(summary: dict[str, Any], path: str) -> None:
             pts = sorted(points, key=lambda p: p["bpp"])
             x = [p["bpp"] for p in pts]
             y = [p[metric] for p in pts]
-            yerr = [[p[metric] - p[f"{metric}_ci"]["low"] for p in pts], [p[f"{metric}_ci"]["high"] - p[metric] for p in pts]]
-            xerr = [[p["bpp"] - p["bpp_ci"]["low"] for p in pts], [p["bpp_ci"]["high"] - p["bpp"] for p in pts]]
-            ax.errorbar(x, y, yerr=yerr, xerr=xerr, marker="o", ms=3, capsize=2, label=fam)
+            ax.errorbar(x, y, yerr=_errors(pts, metric), xerr=_errors(pts, "bpp"), marker="o", ms=3, capsize=2, label=fam)
         ax.set_xlabel("bits per pixel (real bytes)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
@@ -215,6 +213,15 @@ def plot(summary: dict[str, Any], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _errors(pts: list[dict[str, Any]], metric: str) -> list[list[float]]:
+    """[below, above] error bars of ``metric``, never negative or NaN (``report._bar``)."""
+    from omnicodec.eval.report import _bar
+
+    bars = [_bar([p[f"{metric}_ci"].get("low"), p[f"{metric}_ci"].get("high")]
+                 if p[f"{metric}_ci"].get("low") is not None else None, p[metric]) for p in pts]
+    return [[b[0] for b in bars], [b[1] for b in bars]]
 
 
 def write_report(summary: dict[str, Any], rows: list[dict[str, Any]], out: str, title: str) -> str:

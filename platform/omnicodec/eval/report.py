@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+import math
 import os
 from typing import Any
 
@@ -21,10 +22,28 @@ def _f(v: Any, nd: int = 4) -> str:
 
 
 def _primary_name(report: dict[str, Any], task: str) -> str:
+    """How tables name the metric ``task`` was scored with: "top-1", or "agreement
+    (label-free)" when the evaluation had no labels it could score against."""
     from omnicodec.tasks.registry import get_task
 
     info = get_task(task)
-    return info.task_kind.metric_labels.get(info.metric, info.metric)
+    key = _key(report, task)
+    name = info.task_kind.metric_labels.get(key, key)
+    return name if _labelled(report, task) else f"{name} (label-free)"
+
+
+def _labelled(report: dict[str, Any], task: str) -> bool:
+    from omnicodec.tasks.registry import get_task
+
+    plan = (report.get("scoring") or {}).get(task)
+    return plan["labelled"] if plan else get_task(task).labelled
+
+
+def scoring_notes(report: dict[str, Any]) -> list[str]:
+    """One line per labelled task that was scored label-free, and why."""
+    return [f"{t}: scored label-free ({p['metric']} with the network's own output on the original), because "
+            f"{p['why']}." for t, p in (report.get("scoring") or {}).items()
+            if p.get("why") and (not p["labelled"] and "defined label-free" not in p["why"] or "no information" in p["why"])]
 
 
 def _pm(value: Any, ci: list[float] | None, nd: int = 3) -> str:
@@ -79,14 +98,16 @@ NA_NOTE = ("n/a in a BD-rate cell: the two curves do not share a range of the me
 def _key(report: dict[str, Any], task: str) -> str:
     from omnicodec.tasks.registry import get_task
 
-    return get_task(task).metric
+    plan = (report.get("scoring") or {}).get(task)
+    return plan["metric"] if plan else get_task(task).metric
 
 
 def summary_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     tasks, s = report["tasks"], report["summary"]
     out = []
     if s.get("bd_rate"):
-        head = ["anchor (baseline)", *[f"BD-rate {t} (%)" for t in tasks], "BD-rate PSNR (%)"]
+        head = ["anchor (baseline)", *[f"BD-rate {t}{'' if _labelled(report, t) else ' label-free'} (%)" for t in tasks],
+                "BD-rate PSNR (%)"]
         rows = [[base, *[_bd(v[t]) for t in tasks], _bd(v["psnr"])] for base, v in s["bd_rate"].items()]
         out.append(("BD-rate of all-in-one against each baseline (negative = fewer bits for the same accuracy)", head, rows))
     if s.get("at_equal_rate"):
@@ -146,9 +167,9 @@ def plot_curves(report: dict[str, Any], out_dir: str) -> list[str]:
         systems: dict[str, list] = {}
         for p in report["points"]:
             v = p["psnr"] if t == "psnr" else p["primary"][t]
-            if v is not None:
-                ci = (p.get("ci") or {}).get(t) or [v, v]
-                systems.setdefault(p["system"], []).append((p["bpp"], v, p["label"], v - ci[0], ci[1] - v))
+            if v is not None and math.isfinite(v):
+                lo, hi = _bar((p.get("ci") or {}).get(t), v)
+                systems.setdefault(p["system"], []).append((p["bpp"], v, p["label"], lo, hi))
         for name, pts in systems.items():
             pts.sort()
             ax.errorbar([q[0] for q in pts], [q[1] for q in pts], yerr=[[q[3] for q in pts], [q[4] for q in pts]],
@@ -191,10 +212,19 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str) -> list[str]:
     return [_save(fig, ax, out_dir, "tradeoff_human.png")]
 
 
+def _bar(ci: list[float] | None, v: float) -> tuple[float, float]:
+    """(below, above) error bar lengths of value ``v`` with interval ``ci``: never negative
+    or NaN (matplotlib refuses those), e.g. a degenerate interval or one not containing v."""
+    if not ci:
+        return 0.0, 0.0
+    lo, hi = v - ci[0], ci[1] - v
+    return (lo if math.isfinite(lo) and lo > 0 else 0.0), (hi if math.isfinite(hi) and hi > 0 else 0.0)
+
+
 def _bars(rows: list[dict[str, Any]], key: str) -> list[list[float]]:
     """Matplotlib's [below, above] error bars from each row's ``key`` and ``key_ci`` (none: 0)."""
-    cis = [r.get(f"{key}_ci") or [r[key], r[key]] for r in rows]
-    return [[r[key] - ci[0] for r, ci in zip(rows, cis)], [ci[1] - r[key] for r, ci in zip(rows, cis)]]
+    bars = [_bar(r.get(f"{key}_ci"), r[key]) for r in rows]
+    return [[b[0] for b in bars], [b[1] for b in bars]]
 
 
 def _save(fig, ax, out_dir: str, name: str) -> str:
@@ -225,7 +255,7 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
            f"are 95 % intervals. All come from a {boot.get('method', 'paired bootstrap')} with "
            f"{boot.get('resamples')} resamples ({boot.get('det_resamples')} for mAP), seed {boot.get('seed')}."
            if boot.get("resamples") else "No bootstrap was run (resamples = 0): values carry no intervals."), "",
-          _provenance_line(report), "",
+          _provenance_line(report), "", *[f"- {n}" for n in scoring_notes(report)], "",
           "## Operating points", "", markdown_table(head, rows), ""]
     for title, h, r in summary_tables(report):
         md += [f"## {title}", "", markdown_table(h, r), ""]
@@ -261,6 +291,7 @@ def _html(report: dict[str, Any], head: list[str], rows: list[list[str]], plots:
 
     parts = [f"<h1>omnicodec evaluation</h1><p>{report['images']} test images; tasks: "
              f"{html.escape(', '.join(report['tasks']))}. Rates are real bytes per pixel.</p>",
+             *[f"<p>{html.escape(n)}</p>" for n in scoring_notes(report)],
              "<h2>Operating points</h2>", table(head, rows)]
     for title, h, r in summary_tables(report):
         parts += [f"<h2>{html.escape(title)}</h2>", table(h, r)]
@@ -285,6 +316,8 @@ def print_summary(report: dict[str, Any]) -> None:
     for r in rows:
         t.add_row(*r)
     console.print(t)
+    for note in scoring_notes(report):
+        console.print(note)
     for title, h, r in summary_tables(report):
         tt = Table(title=title)
         for c in h:

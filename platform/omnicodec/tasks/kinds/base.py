@@ -68,6 +68,7 @@ class TaskKind:
     label_free_metric: ClassVar[str] = "agreement"  # the primary metric without labels
     higher_is_better: ClassVar[bool] = True  # False for error metrics: BD-rate and Delta_m flip their sign
     needs: ClassVar[tuple[str, ...]] = ()  # shard members the label loss and labelled metric read
+    class_ids: ClassVar[bool] = False  # labels index the network's classes (the shards' class list must be its list)
     bootstrap_cost: ClassVar[int] = 1  # > 1: resampling is expensive (fewer draws for this kind)
     description: ClassVar[str] = ""
     metric_labels: ClassVar[dict[str, str]] = {}  # how reports name the metrics ("miou" -> "mIoU")
@@ -92,6 +93,11 @@ class TaskKind:
 
     def primary(self, labelled: bool) -> str:
         return self.metric if labelled else self.label_free_metric
+
+    def has_labels(self, sample: Any) -> bool:
+        """Whether a decoded sample carries what the labelled metric reads (``needs``):
+        evaluation scores label-free when any test sample lacks it, never against nothing."""
+        return all(_has_member(sample, m) for m in self.needs)
 
     # ------------------------------------------------------------------- serve
     def response(self, pred: Any, classes: list[str] | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +144,17 @@ class ProbabilityMapKind(TaskKind):
         from omnicodec.tasks.kinds.segmentation import mask_response
 
         return mask_response((pred[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(), None, options)
+
+
+def _has_member(sample: Any, member: str) -> bool:
+    """A shard member, as decoded into a ``Sample`` (``json`` counts when it holds boxes)."""
+    if member == "cls":
+        return sample.cls is not None
+    if member in ("seg.png", "inst.png"):
+        return getattr(sample, member[:-4]) is not None
+    if member == "json":
+        return "boxes" in sample.meta
+    return member.removesuffix(".png") in sample.maps
 
 
 def class_name(classes: list[str] | None, i: int) -> str | None:

@@ -32,6 +32,7 @@ class _Top1(TaskMetric):
 class Classification(TaskKind):
     metric = "top1"
     needs = ("cls",)
+    class_ids = True
     description = "image classification (top-1; label-free: top-1 agreement)"
     metric_labels = {"top1": "top-1", "agreement": "agreement"}
 

@@ -41,6 +41,7 @@ class Detection(TaskKind):
     metric = "map"
     label_free_metric = "map"  # against the clean detections
     needs = ("json",)
+    class_ids = True
     bootstrap_cost = 5  # pycocotools re-accumulates per resample
     description = "object detection (COCO mAP; label-free: mAP against the clean image's confident detections)"
     metric_labels = {"map": "mAP@[.5:.95]"}

@@ -87,6 +87,9 @@ class Edges(ProbabilityMapKind):
     description = "boundary detection (ODS F, 1-pixel tolerance; target: label-mask boundaries)"
     metric_labels = {"odsf": "ODS F"}
 
+    def has_labels(self, sample: Any) -> bool:
+        return "edge" in sample.maps or sample.seg is not None
+
     def target(self, batch: dict[str, Any]) -> Tensor:
         maps = batch.get("maps") or {}
         return maps["edge"] > 127 if "edge" in maps else torch.stack([boundaries(s) for s in batch["seg"]])

@@ -59,6 +59,9 @@ class SurfaceNormals(TaskKind):
     description = "surface normals (mean angular error in degrees, lower is better)"
     metric_labels = {"mean_angle": "mean angle (deg, lower is better)"}
 
+    def has_labels(self, sample: Any) -> bool:
+        return "normals" in sample.maps
+
     def predict_output(self, output: Tensor) -> Tensor:
         return F.normalize(output[:, :3].float(), dim=1)
 

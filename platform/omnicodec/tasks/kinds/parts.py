@@ -18,6 +18,7 @@ from omnicodec.tasks.kinds.segmentation import Segmentation
 @register_kind("parts")
 class HumanParts(Segmentation):
     needs = ("parts.png",)
+    class_ids = False  # part ids: the shards' class list names objects, not parts
     description = "human-part segmentation (mIoU over parts.png, background included; label-free: pixel agreement)"
 
     def label_mask(self, sample: Any) -> Tensor | None:

@@ -79,6 +79,9 @@ class Saliency(ProbabilityMapKind):
 
         return SaliencyNet(**kwargs)
 
+    def has_labels(self, sample: Any) -> bool:
+        return salient(sample) is not None
+
     def target(self, batch: dict[str, Any]) -> Tensor:
         maps = batch.get("maps") or {}
         return maps["sal"] > 127 if "sal" in maps else batch["seg"] > 0

@@ -55,6 +55,7 @@ MASK_SCHEMA = {"type": "object", "required": ["height", "width", "format"], "pro
 class Segmentation(TaskKind):
     metric = "miou"
     needs = ("seg.png",)
+    class_ids = True
     description = "semantic segmentation (mIoU, background included; label-free: pixel agreement)"
     metric_labels = {"miou": "mIoU", "agreement": "pixel agreement"}
 
