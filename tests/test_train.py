@@ -58,9 +58,13 @@ def test_config_errors_name_the_key(tmp_path, scenes):
 
 
 def test_relaunch_with_a_changed_experiment_is_refused_naming_the_keys(tmp_path, scenes):
-    from omnicodec.jobs.runner import guard_relaunch
+    from omnicodec.jobs.runner import STATE_FILE, guard_relaunch
 
-    guard_relaunch(_config(tmp_path, scenes, "same"))
+    first = _config(tmp_path, scenes, "same")
+    guard_relaunch(first)
+    ckpt = os.path.join(first.run.run_dir(), "checkpoint_2026-12-01_10-00-00.000001")
+    os.makedirs(ckpt)  # the run got as far as a checkpoint: a relaunch resumes it
+    torch.save({"step": 4}, os.path.join(ckpt, STATE_FILE))
     guard_relaunch(_config(tmp_path, scenes, "same", **{"optim.steps": 32, "run.num_workers": 1}))  # longer: fine
     with pytest.raises(ConfigError, match=r"lmbda: 1\.0 -> 2\.0; tasks: "):
         guard_relaunch(_config(tmp_path, scenes, "same", lmbda=2.0, **{"tasks": "[{name: cls, loss: distill}]"}))

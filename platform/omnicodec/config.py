@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,6 +25,12 @@ class Config(BaseModel):
     """Base of all configs: frozen field set, YAML in and out."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # Keys holding user paths (``tasks.*.network.weights``: ``*`` is every list item). Loading a
+    # config in the driver makes them absolute against the user's working directory, so Ray
+    # workers, which run in other folders, read the same files; ``spec_path_keys`` are resolved
+    # against the spec file's own folder instead (a sweep's ``train:``).
+    path_keys: ClassVar[tuple[str, ...]] = ()
+    spec_path_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
@@ -47,8 +53,15 @@ class Config(BaseModel):
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{source}: not valid YAML: {e}") from None
+        if isinstance(data, dict):
+            data = resolve_paths(data, cls.spec_path_keys, storage.parent(storage.absolute(source)))
         data = apply_overrides(data, overrides or [])
-        return cls.from_dict(data, source)
+        return cls.from_user_dict(data, source)
+
+    @classmethod
+    def from_user_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
+        """``from_dict`` for what a user typed (a file, flags): its paths resolved here, in the driver."""
+        return cls.from_dict(resolve_paths(data, cls.path_keys) if isinstance(data, dict) else data, source)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -106,3 +119,28 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                     node[part] = {}
                 node = node[part]
     return data
+
+
+def resolve_paths(data: dict[str, Any], keys: tuple[str, ...], base: str | None = None) -> dict[str, Any]:
+    """A copy of ``data`` whose values at ``keys`` (a string or a list of them) are absolute
+    paths, relative ones taken against ``base`` (default: the working directory); URLs
+    (``s3://``), brace patterns and globs keep their form, missing keys are skipped."""
+    data = copy.deepcopy(data)
+    for key in keys:
+        _resolve_at(data, key.split("."), base)
+    return data
+
+
+def _resolve_at(node: Any, parts: list[str], base: str | None) -> None:
+    if not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    children = (range(len(node)) if head == "*" and isinstance(node, list) else
+                [head] if isinstance(node, dict) and node.get(head) is not None else [])
+    for k in children:
+        if rest:
+            _resolve_at(node[k], rest, base)
+        elif isinstance(node[k], str):
+            node[k] = storage.absolute(node[k], base)
+        elif isinstance(node[k], list):
+            node[k] = [storage.absolute(v, base) if isinstance(v, str) else v for v in node[k]]

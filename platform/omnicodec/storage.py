@@ -20,10 +20,19 @@ def is_url(location: str) -> bool:
     return "://" in str(location)
 
 
-def absolute(location: str | os.PathLike) -> str:
-    """Local paths become absolute (Ray's storage_path must be); URLs pass unchanged."""
+def absolute(location: str | os.PathLike, base: str | None = None) -> str:
+    """Local paths become absolute (Ray's storage_path must be; Ray workers run in other
+    folders than the user's): relative ones against ``base`` (default: the working directory,
+    a URL base joins as a URL); URLs pass unchanged."""
     location = str(location)
-    return location if is_url(location) else os.path.abspath(os.path.expanduser(location))
+    if is_url(location):
+        return location
+    location = os.path.expanduser(location)
+    if base is not None and not os.path.isabs(location):
+        if is_url(base):
+            return posixpath.join(base, location)
+        location = os.path.join(base, location)
+    return os.path.abspath(location)
 
 
 def join(base: str, *parts: str) -> str:
@@ -69,6 +78,13 @@ def makedirs(location: str) -> None:
         return
     fs, path = fsspec.core.url_to_fs(str(location))
     fs.makedirs(path, exist_ok=True)
+
+
+def remove(location: str) -> None:
+    """Delete a file or folder (recursively) if it exists."""
+    fs, path = fsspec.core.url_to_fs(str(location))
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
 
 
 def parent(location: str) -> str:

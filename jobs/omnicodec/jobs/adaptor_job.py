@@ -28,7 +28,7 @@ from omnicodec.codec import CodecSpec, load_codec
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.runner import Job
-from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.jobs.specs import ADAPTOR_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
 from omnicodec.objective import MultiTaskObjective, TaskTerm
 from omnicodec.tasks.registry import get_task, load_task_net, register_task, task_from_definition
@@ -74,6 +74,8 @@ class ValidationSpec(Config):
 
 
 class AdaptorTrainConfig(Config):
+    path_keys = ADAPTOR_PATH_KEYS
+
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="adaptors"))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=500, lr=1e-3, warmup_steps=20))
     data: LoaderConfig
@@ -100,6 +102,16 @@ class AdaptorTrainConfig(Config):
     @property
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
+
+    def preflight(self) -> None:
+        """Run in the driver before Ray starts (``runner.preflight``): each network a task brings
+        is built and run once at its configured layers, so its errors are one line now, not two
+        worker tracebacks a minute later with a run folder left behind."""
+        from omnicodec.tasks.byo import check_network
+
+        for t in self.tasks:
+            if t.network is not None:
+                check_network(t.name, self.data.crop or 64)
 
 
 def _validation_batch(spec: ValidationSpec, crop: int | None) -> dict[str, Any]:

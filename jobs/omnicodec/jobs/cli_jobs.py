@@ -75,6 +75,15 @@ def _overrides(a: argparse.Namespace, mapping: dict[str, Any]) -> list[str]:
     return [f"{k}={v}" for k, v in mapping.items() if v is not None] + list(a.set)
 
 
+def absolute_args(a: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Make the paths given on the command line absolute, here in the driver: Ray workers and
+    actors run in other folders than the user's."""
+    for name in names:
+        value = getattr(a, name, None)
+        if isinstance(value, str):
+            setattr(a, name, storage.absolute(value))
+
+
 def _init(a: argparse.Namespace) -> None:
     from omnicodec.jobs.ray_env import init_ray
 
@@ -95,7 +104,7 @@ def pretrain_codec_command(a: argparse.Namespace) -> None:
     data = a.data or default_photos()
     base = {"data": {"shards": data, "batch_size": 8, "crop": 128, "num_workers": 1}, "arch": a.arch,
             "quality": a.quality, "run": {"name": a.name or f"codec-{a.arch}-q{a.quality}"}}
-    cfg = CodecPretrainConfig.from_dict(apply_overrides(base, _overrides(a, {
+    cfg = CodecPretrainConfig.from_user_dict(apply_overrides(base, _overrides(a, {
         "lmbda": a.lmbda, "init_from": a.init_from, "optim.steps": a.steps, "optim.lr": a.lr,
         "data.batch_size": a.batch_size, "data.crop": a.crop, "run.num_workers": a.workers,
         "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
@@ -126,7 +135,7 @@ def pretrain_task_command(a: argparse.Namespace) -> None:
                                      "crop": crop, "hflip": True, "num_workers": 1},
             "optim": {"steps": steps, "lr": 2e-3, "warmup_steps": 100, "weight_decay": 1e-4},
             "run": {"name": a.name or f"task-{a.task}", "checkpoint_every": 250}}
-    cfg = TaskPretrainConfig.from_dict(apply_overrides(base, _overrides(a, {
+    cfg = TaskPretrainConfig.from_user_dict(apply_overrides(base, _overrides(a, {
         "optim.steps": a.steps, "optim.lr": a.lr, "data.batch_size": a.batch_size, "data.crop": a.crop,
         "run.num_workers": a.workers, "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
     })), source="pretrain task")
@@ -139,10 +148,11 @@ def train_command(a: argparse.Namespace) -> None:
     from omnicodec.jobs.adaptor_job import ADAPTORS_DIR, AdaptorTrainConfig
     from omnicodec.jobs.report_cli import print_train_summary
     from omnicodec.jobs.runner import completed_checkpoint, preflight
+    from omnicodec.jobs.shipped import find_spec
     from omnicodec.jobs.train import train_adaptors
 
-    cfg = AdaptorTrainConfig.from_yaml(a.config, a.set)
-    preflight(cfg)  # missing shards: one line, before Ray starts and before any run folder exists
+    cfg = AdaptorTrainConfig.from_yaml(find_spec(a.config), a.set)  # every path absolute from here on
+    preflight(cfg)  # missing shards, brought networks: one line, before Ray starts and before any run folder
     result = completed_checkpoint(cfg)
     if result is not None:
         result.metrics["adaptors"] = storage.join(result.checkpoint, ADAPTORS_DIR)
@@ -179,6 +189,8 @@ def eval_command(a: argparse.Namespace) -> None:
         return
     from omnicodec.eval.evaluate import evaluate_command
 
+    absolute_args(a, ("data", "out", "records_cache", "storage"))
+    a.adaptors = [storage.absolute(x) if os.path.exists(os.path.expanduser(x)) else x for x in a.adaptors or []] or None
     predictor = None
     if not a.in_process:  # each (system, shard) is Ray work: local loopback Ray, or --address
         from omnicodec.jobs.evaluation import ray_predictor

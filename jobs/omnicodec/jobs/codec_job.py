@@ -29,7 +29,7 @@ from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.adaptor_job import TaskSpec
 from omnicodec.jobs.runner import Job
-from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.jobs.specs import RUN_PATH_KEYS, OptimSpec, RunSpec
 
 # CompressAI's MSE ladder (quality 1..6); the bundled small codecs use the same lambdas.
 LAMBDA_LADDER = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483}
@@ -37,6 +37,8 @@ WEIGHTS_FILE = "codec.safetensors"
 
 
 class CodecPretrainConfig(Config):
+    path_keys = (*RUN_PATH_KEYS, "task.network.weights")
+
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="codec", checkpoint_every=200))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=6000, lr=3e-4, warmup_steps=100))
     data: LoaderConfig

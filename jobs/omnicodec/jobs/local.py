@@ -66,7 +66,7 @@ def fit_local(kind: str, config: Config, device: str = "cpu", keep: int | None =
         return TrainResult(run.name, run_dir, None, {}, 0.0,
                            "ConfigError: a local run writes to a local run.storage folder (not a URL)")
     try:
-        done = prelaunch(config)
+        done, _ = prelaunch(config)
         if done is not None:
             return done
         placed = resolve_device(device)

@@ -279,20 +279,29 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def guard_relaunch(config: Config) -> None:
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether any launch of the run got as far as a checkpoint (its trainer state written)."""
+    return any(storage.exists(storage.join(run_dir, n, STATE_FILE))
+               for n in storage.listdir(run_dir) if n.startswith("checkpoint_") and not n.endswith(".json"))
+
+
+def guard_relaunch(config: Config) -> bool:
     """Relaunching a run name resumes it, so the run must still be the same experiment:
     the first launch records its config; a later launch whose config differs (other than
     ``run.*`` and ``optim.steps``) is refused, naming each changed key, instead of silently
-    continuing the old experiment under the new settings."""
+    continuing the old experiment under the new settings. A run with no checkpoint has
+    nothing to resume: a corrected relaunch after a failed one replaces the record.
+    Returns True when this launch created the run folder."""
     import json
 
     run_dir = config.run.run_dir()
     path = storage.join(run_dir, RUN_CONFIG_FILE)
     current = config.to_dict()  # JSON-typed already (model_dump(mode="json"))
-    if not storage.exists(path):
+    created = not storage.exists(run_dir)
+    if created or not storage.exists(path) or not has_checkpoint(run_dir):
         storage.makedirs(run_dir)
         storage.write_text(path, json.dumps(current, indent=2, sort_keys=True))
-        return
+        return created
     before, now = _flat(json.loads(storage.read_text(path))), _flat(current)
     changed = [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
                if not k.startswith(RELAUNCH_MAY_CHANGE) and before.get(k) != now.get(k)]
@@ -300,16 +309,22 @@ def guard_relaunch(config: Config) -> None:
         raise ConfigError(f"run '{config.run.name}' in {run_dir} was started with another config "
                           f"({'; '.join(changed)}); relaunching would resume it. Use a new run.name, "
                           f"or delete the run folder to start over")
+    return False
 
 
 def preflight(config: Config) -> None:
     """Inputs the driver can check before Ray starts: every shard of ``data.shards`` exists
-    (one line naming the key and the first missing shard, and no run folder is created)."""
+    (one line naming the key and the first missing shard, and no run folder is created), and
+    whatever the config's own ``preflight()`` checks (the networks users bring, built and run
+    once here), so a bad input is one line now instead of worker tracebacks a minute later."""
     from omnicodec.data.shards import check_shards_exist
 
     data = getattr(config, "data", None)
     if data is not None and getattr(data, "shards", None):
         check_shards_exist(data.shards, "data.shards")
+    own = getattr(config, "preflight", None)
+    if callable(own):
+        own()
 
 
 def completed_checkpoint(config: Config) -> TrainResult | None:
@@ -333,15 +348,25 @@ def completed_checkpoint(config: Config) -> TrainResult | None:
     return None
 
 
-def prelaunch(config: Config) -> TrainResult | None:
+def prelaunch(config: Config) -> tuple[TrainResult | None, bool]:
     """What every launch checks before training, wherever it trains: the shards exist, the run
     is not already complete (its result, if it is), a relaunch is still the same experiment.
+    Returns (the finished run's result or None, whether this launch created the run folder).
     Raises ConfigError / DataError naming the problem."""
     preflight(config)
     done = completed_checkpoint(config)
-    if done is None:
-        guard_relaunch(config)
-    return done
+    return done, (guard_relaunch(config) if done is None else False)
+
+
+def forget_failed_launch(config: Config, created: bool) -> None:
+    """A launch that failed before its first checkpoint leaves no run folder it created (there
+    is nothing to resume, and a stale one would only confuse the corrected relaunch)."""
+    run_dir = config.run.run_dir()
+    if created and not has_checkpoint(run_dir):
+        try:
+            storage.remove(run_dir)
+        except OSError:
+            pass
 
 
 def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
@@ -352,13 +377,15 @@ def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult
     from omnicodec.jobs.ray_env import check_fits
 
     run: RunSpec = config.run
+    created = False
     try:
-        done = prelaunch(config)
+        done, created = prelaunch(config)
         if done is not None:
             return done
         check_fits(f"run '{run.name}'", run.num_workers * run.cpus_per_worker, run.num_workers if run.use_gpu else 0,
                    f"{run.num_workers} workers x {run.cpus_per_worker:g} CPU")
     except (ConfigError, DataError) as e:
+        forget_failed_launch(config, created)
         return TrainResult(run.name, run.run_dir(), None, {}, 0.0, f"{type(e).__name__}: {e}")
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -379,8 +406,11 @@ def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult
     try:
         result = trainer.fit()
     except Exception as e:  # Ray raises the worker error after exhausting max_failures
+        forget_failed_launch(config, created)
         return TrainResult(run.name, run.run_dir(), None, {}, time.perf_counter() - t0, f"{type(e).__name__}: {e}")
     ckpt = result.checkpoint
+    if result.error is not None:
+        forget_failed_launch(config, created)
     location = None
     if ckpt is not None:
         location = ckpt.path if not storage.is_url(run.storage) or run.storage.startswith("file://") else \

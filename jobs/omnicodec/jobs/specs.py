@@ -12,6 +12,9 @@ from omnicodec import home, storage
 from omnicodec.config import Config
 
 DEFAULT_HOME = home()
+# the user paths every training job's config holds (see Config.path_keys)
+RUN_PATH_KEYS = ("run.storage", "run.wandb.dir", "data.shards")
+ADAPTOR_PATH_KEYS = (*RUN_PATH_KEYS, "validation.shards", "codec.checkpoint", "tasks.*.network.weights")
 
 
 class WandbSpec(Config):

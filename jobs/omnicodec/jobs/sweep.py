@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from omnicodec import storage
-from omnicodec.config import Config, apply_overrides
+from omnicodec.config import Config, apply_overrides, resolve_paths
 from omnicodec.errors import ConfigError
-from omnicodec.jobs.specs import DEFAULT_HOME
+from omnicodec.jobs.specs import ADAPTOR_PATH_KEYS, DEFAULT_HOME
 
 
 class SearchDim(Config):
@@ -68,6 +68,10 @@ class SchedulerSpec(Config):
 
 
 class SweepConfig(Config):
+    # a spec's own relative `train:` is next to the spec; --set train=... and the rest: the working directory
+    path_keys = ("storage", "train", "eval_data")
+    spec_path_keys = ("train",)
+
     name: str = "sweep"
     storage: str = Field(os.path.join(DEFAULT_HOME, "sweeps"))
     train: str | dict[str, Any] = Field(..., description="training YAML path, or its content inline")
@@ -84,10 +88,20 @@ class SweepConfig(Config):
     scheduler: SchedulerSpec | None = Field(None, description="early stopping (e.g. {kind: asha, metric: val_loss})")
 
     def base_train(self) -> dict[str, Any]:
+        """The training config with ``train_set`` applied and its paths absolute (against the
+        working directory: it is called in the driver first, whose result trials receive)."""
         import yaml
 
-        base = copy.deepcopy(self.train) if isinstance(self.train, dict) else yaml.safe_load(storage.read_text(self.train))
-        return apply_overrides(base, self.train_set)
+        from omnicodec.jobs.shipped import find_spec
+
+        if isinstance(self.train, dict):
+            base = copy.deepcopy(self.train)
+        else:
+            try:
+                base = yaml.safe_load(storage.read_text(find_spec(self.train, by_basename=True)))
+            except ConfigError as e:
+                raise ConfigError(f"sweep key 'train': {e}") from None
+        return resolve_paths(apply_overrides(base, self.train_set), ADAPTOR_PATH_KEYS)
 
     @classmethod
     def from_cli(cls, path: str, sets: list[str]) -> SweepConfig:
@@ -216,6 +230,17 @@ def _check_trial_fits(cfg: SweepConfig, train_cfg) -> None:
                f"trial_cpus {cfg.trial_cpus:g} + {run.num_workers} workers x {run.cpus_per_worker:g} CPU")
 
 
+def preflight_sweep(cfg: SweepConfig) -> None:
+    """What the driver can check before Ray starts: the training config validates, its shards
+    and brought networks pass the training preflight, and ``eval_data`` exists."""
+    from omnicodec.data.shards import check_shards_exist
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.runner import preflight
+
+    preflight(AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config"))
+    check_shards_exist(cfg.eval_data, "eval_data")
+
+
 def pareto_front(trials: list[dict[str, Any]]) -> list[str]:
     """Trials no other trial beats on both rate (lower) and score (higher)."""
     front = []
@@ -276,8 +301,10 @@ def sweep_command(a: argparse.Namespace) -> None:
     from rich.table import Table
 
     from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.jobs.shipped import find_spec
 
-    cfg = SweepConfig.from_cli(a.config, a.set)
+    cfg = SweepConfig.from_cli(find_spec(a.config), a.set)
+    preflight_sweep(cfg)  # the training config, its shards and networks, eval_data: one line, before Ray
     init_ray(a.address)
     summary = run_sweep(cfg)
     t = Table(title=f"sweep {cfg.name}: {len(summary['trials'])} trials (* = Pareto front)")

@@ -17,7 +17,7 @@ from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.data.shards import read_card
 from omnicodec.jobs.runner import Job
-from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.jobs.specs import RUN_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.tasks.networks import build_task_net
 from omnicodec.tasks.registry import trainable_tasks
 
@@ -25,6 +25,8 @@ WEIGHTS_FILE = "task.safetensors"
 
 
 class TaskPretrainConfig(Config):
+    path_keys = RUN_PATH_KEYS
+
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="task", checkpoint_every=200))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=1e-4))
     data: LoaderConfig

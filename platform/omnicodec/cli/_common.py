@@ -15,6 +15,13 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=36)
 
 
+def shipped_help() -> str:
+    """The shipped specs' names, for ``--help`` (a file of that name in your folder wins)."""
+    from omnicodec.jobs.shipped import SPECS_DIR, shipped_specs
+
+    return f"shipped specs, by name ({SPECS_DIR}):\n  " + ", ".join(shipped_specs())
+
+
 def add_command(parent: argparse._SubParsersAction, name: str, help: str, description: str,
                 func: Callable[[argparse.Namespace], int | None]) -> argparse.ArgumentParser:
     """One subcommand (or action of a command group) whose handler is ``func``."""

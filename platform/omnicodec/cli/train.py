@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from omnicodec.cli._common import add_command
+from omnicodec.cli._common import add_command, shipped_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,9 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Trains the shared S-Adaptor and one T-Adaptor stack per task against frozen task networks,\n"
                     "loss R + lambda * sum_t w_t L_t. Relaunching the same command resumes the run.\n\n"
                     "example: omnicodec train jobs/omnicodec/jobs/specs/train.yaml --set optim.steps=500 --set lmbda=2\n"
-                    "         omnicodec train jobs/omnicodec/jobs/specs/train.yaml --local cuda   (one GPU, no Ray)",
-                    _train)
-    s.add_argument("config", help="training YAML (see jobs/omnicodec/jobs/specs/)")
+                    "         omnicodec train train --local cuda   (the shipped spec by name; one GPU, no Ray)\n\n"
+                    "Paths in the config and on the command line are taken from the folder you run in.\n"
+                    + shipped_help(), _train)
+    s.add_argument("config", help="training YAML: a file, or a shipped spec's name (e.g. train)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     s.add_argument("--address", help="Ray address to join (default: start a local loopback Ray)")
     s.add_argument("--export", metavar="DIR", help="also copy the final adaptor checkpoint to DIR (path or URL)")

@@ -161,6 +161,29 @@ class BroughtNetwork(TaskNet):
         return self.task_kind.predict_output(self(x))
 
 
+def check_network(task: str, side: int = 64) -> None:
+    """Build task ``task``'s brought network (weights loaded, layers looked up) and run it once
+    on a dummy ``side`` x ``side`` image at its configured layers and output, here in the
+    driver: a wrong layer or output name, a missing weights file, a shape mismatch or a network
+    that cannot take an image is one ConfigError line naming the task and the key, before any
+    Ray worker starts."""
+    from omnicodec.tasks.registry import get_task, load_task_net
+
+    try:
+        net = load_task_net(task)
+        x = torch.full((1, 3, side, side), 0.5)
+        with torch.no_grad():
+            net(x)
+            net.features(x)
+    except ConfigError as e:
+        raise ConfigError(f"task '{task}': {e}") from None
+    except Exception as e:  # noqa: BLE001 - whatever the user's module raises, as one line
+        builder = (get_task(task).network or {}).get("builder")
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"task '{task}': network {builder} fails on a 1x3x{side}x{side} image "
+                          f"({type(e).__name__}: {first})") from None
+
+
 def build_network(spec: NetworkSpec, kind: str) -> BroughtNetwork:
     module = resolve_builder(spec.builder)(**spec.kwargs)
     if not isinstance(module, nn.Module):
