@@ -1,7 +1,7 @@
 """The streaming multi-task loader: WebDataset pipeline over any local path or fsspec URL.
 
     shard list --(resampled | split by node, then by worker)--> read tar (iter_shard)
-      --> shuffle buffer --> decode --> random crop --> batch (multi-task collate)
+      --> shuffle buffer --> decode --> random crop (or fit) --> batch (multi-task collate)
 
 - **Splitting.** Without resampling each Ray Train rank (``RANK``/``WORLD_SIZE``, which
   Ray sets) and each loader worker reads a disjoint subset of shards. With
@@ -10,14 +10,19 @@
 - **Determinism.** Every random choice derives from ``(seed, segment, rank, worker)``.
   The trainer starts a new segment at each checkpoint, so a resumed run reads exactly the
   batches an uninterrupted run would have read.
-- **Bad data.** A corrupt shard or sample is skipped, counted, and reported with its
-  shard and key in the next batch's ``"skipped"`` list; ``strict=True`` raises instead.
+- **Sizes.** A batch stacks images of one size: ``crop`` cuts squares; with ``crop: null``,
+  ``fit`` (default 192, the bundled task networks' scene size) scales and cuts any image
+  of another size to fit x fit, so a folder of mixed-size photos trains as it is.
+- **Bad data.** A corrupt shard or sample is skipped, counted, logged (a warning naming
+  shard, key and source file, as evaluation's error does) and reported in the next batch's
+  ``"skipped"`` list; ``strict=True`` raises instead, as evaluation does.
 - **URLs.** Any fsspec scheme works (``s3://``, ``gs://``, ``memory://``...).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -33,11 +38,17 @@ from omnicodec.data.samples import Sample, decode_sample
 from omnicodec.data.shards import iter_shard, resolve_shards
 from omnicodec.errors import DataError
 
+log = logging.getLogger("omnicodec.data")
+
 
 class LoaderConfig(Config):
     shards: str | list[str] = Field(..., description="paths, brace patterns, folders or fsspec URLs")
     batch_size: int = Field(8, ge=1)
     crop: int | None = Field(128, ge=16, description="random square crop; None keeps full images")
+    fit: int | None = Field(192, ge=16, description="with crop None: an image that is not fit x fit is scaled (shorter "
+                            "side to fit, aspect kept; masks nearest, boxes scaled) and cut to fit x fit at a random "
+                            "position, so batches of mixed-size photos stack; None keeps every image as it is (they "
+                            "must then share one size)")
     hflip: bool = Field(False, description="random horizontal flips (boxes and masks follow)")
     shuffle_buffer: int = Field(256, ge=0)
     resampled: bool = True
@@ -77,7 +88,7 @@ MAX_CONSECUTIVE_ERRORS = 256
 
 def _decode(src: Iterator[dict], require: tuple[str, ...], members: tuple[str, ...], strict: bool,
             skipped: list) -> Iterator[Sample]:
-    failures = 0
+    failures = total = 0
     for raw in src:
         try:
             sample = decode_sample(raw, require, members, uint8=True)
@@ -86,6 +97,8 @@ def _decode(src: Iterator[dict], require: tuple[str, ...], members: tuple[str, .
                 raise
             skipped.append({"shard": raw.get("__url__"), "key": raw.get("__key__"), "reason": str(e)})
             failures += 1
+            total += 1
+            log.warning("skipped corrupt sample %d of this loader (data.strict: false): %s", total, e)
             if failures >= MAX_CONSECUTIVE_ERRORS:  # an endless resampled stream of bad data
                 raise DataError(f"{failures} consecutive samples failed to decode; last: {e}") from None
             continue
@@ -107,11 +120,14 @@ def _shuffle(src: Iterator, bufsize: int, seed: int, segment: int, rank: int) ->
     yield from buf
 
 
-def _augment(src: Iterator[Sample], size: int | None, hflip: bool, seed: int, segment: int, rank: int) -> Iterator[Sample]:
+def _augment(src: Iterator[Sample], size: int | None, hflip: bool, seed: int, segment: int, rank: int,
+             fit: int | None = None) -> Iterator[Sample]:
     rng = random.Random(_seed("augment", seed, segment, rank, _worker()[0]))
     for s in src:
         if size is not None:
             s = random_crop(s, size, rng)
+        elif fit is not None and tuple(s.image.shape[-2:]) != (fit, fit):
+            s = random_crop(rescale(s, fit), fit, rng)
         if hflip and rng.random() < 0.5:
             s = flip(s)
         yield s
@@ -127,6 +143,28 @@ def flip(s: Sample) -> Sample:
         s.maps["normals"][0] = 255 - s.maps["normals"][0]
     if len(s.boxes):
         s.boxes = torch.stack([w - s.boxes[:, 2], s.boxes[:, 1], w - s.boxes[:, 0], s.boxes[:, 3]], 1)
+    return s
+
+
+def rescale(s: Sample, side: int) -> Sample:
+    """Scale a sample so its shorter side is ``side`` (aspect kept): the image bilinearly
+    (antialiased), masks and maps by nearest neighbour (ids stay ids), boxes by the same factors."""
+    F = torch.nn.functional
+    _, h, w = s.image.shape
+    scale = side / min(h, w)
+    size = (max(side, round(h * scale)), max(side, round(w * scale)))
+    image = F.interpolate(s.image[None].float(), size, mode="bilinear", antialias=True, align_corners=False)[0]
+    s.image = image.round().clamp(0, 255).to(torch.uint8) if s.image.dtype == torch.uint8 else image.clamp(0, 1)
+
+    def nearest(m: torch.Tensor) -> torch.Tensor:
+        flat = m.reshape(-1, *m.shape[-2:])[None].float()
+        return F.interpolate(flat, size, mode="nearest")[0].reshape(*m.shape[:-2], *size).to(m.dtype)
+
+    s.seg = nearest(s.seg) if s.seg is not None else None
+    s.inst = nearest(s.inst) if s.inst is not None else None
+    s.maps = {k: nearest(v) for k, v in s.maps.items()}
+    if len(s.boxes):
+        s.boxes = s.boxes * torch.tensor([size[1] / w, size[0] / h] * 2, dtype=torch.float32)
     return s
 
 
@@ -163,6 +201,11 @@ def collate(samples: list[Sample], skipped: list | None = None, as_float: bool =
     ``as_float=False`` keeps the stacked uint8 image and masks: what a loader worker process
     sends across the process boundary (4x fewer image bytes, 8x fewer mask bytes), and
     ``to_training_dtypes`` converts it in the consumer."""
+    sizes = {tuple(s.image.shape[-2:]) for s in samples}
+    if len(sizes) > 1:
+        a, b = samples[0], next(s for s in samples if s.image.shape != samples[0].image.shape)
+        raise DataError(f"a batch mixes image sizes: shard {a.url}, key '{a.key}' is {tuple(a.image.shape[-2:])}, "
+                        f"shard {b.url}, key '{b.key}' is {tuple(b.image.shape[-2:])}; set data.crop or data.fit")
     uint8_in = samples[0].image.dtype == torch.uint8
     image = _stack_as([s.image for s in samples], torch.float32 if as_float else samples[0].image.dtype)
     if as_float and uint8_in:
@@ -252,7 +295,7 @@ def make_pipeline(cfg: LoaderConfig, rank: int | None = None, world_size: int | 
         partial(_read, strict=cfg.strict, skipped=skipped),
         *([partial(_shuffle, bufsize=cfg.shuffle_buffer, seed=cfg.seed, segment=segment, rank=rank)] if cfg.shuffle_buffer else []),
         partial(_decode, require=tuple(cfg.require), members=tuple(cfg.decode), strict=cfg.strict, skipped=skipped),
-        partial(_augment, size=cfg.crop, hflip=cfg.hflip, seed=cfg.seed, segment=segment, rank=rank),
+        partial(_augment, size=cfg.crop, hflip=cfg.hflip, seed=cfg.seed, segment=segment, rank=rank, fit=cfg.fit),
         # in a worker process the batch stays uint8 until the consumer (make_loader) converts it
         partial(_batch, batch_size=cfg.batch_size, skipped=skipped, as_float=cfg.num_workers == 0),
     ]

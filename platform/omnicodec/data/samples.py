@@ -85,7 +85,7 @@ def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: t
     """Decode the image and ``members``; raises ``DataError`` naming shard, key and member
     on any fault. ``uint8=True`` leaves pixels and masks as uint8 tensors."""
     key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
-    where = f"shard {url}, key '{key}'"
+    where = f"shard {url}, key '{key}'{_source(raw)}"
     for member in require:
         if member not in raw:
             raise DataError(f"{where}: missing member '{member}'")
@@ -127,6 +127,15 @@ def decode_sample(raw: dict[str, Any], require: tuple[str, ...] = (), members: t
             raise DataError(f"{where}, member 'json': {len(boxes)} boxes but {len(labels)} labels")
         out.boxes, out.labels, out.meta = boxes, labels, meta
     return out
+
+
+def _source(raw: dict[str, Any]) -> str:
+    """`` (file SOURCE)`` when the sample's json names the file it was converted from."""
+    try:
+        source = json.loads(raw["json"]).get("source") if "json" in raw else None
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    return f" (file {source})" if isinstance(source, str) else ""
 
 
 def read_dense_map(data: bytes, where: str) -> np.ndarray:
