@@ -46,7 +46,13 @@ def use_token_if_available() -> None:
 
 
 def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs: Any):
-    """Join ``address`` (``auto``, ``ray://...``) or start a local loopback-only Ray.
+    """Join the cluster the user asked for (``address``: ``HOST:PORT``, ``auto``, ``ray://...``;
+    else ``$RAY_ADDRESS``), or start this command's own loopback-only Ray.
+
+    Ray's ``ray.init()`` alone would join any cluster ``ray start`` left on this machine (it
+    reads the temp folder's ``ray_current_cluster``), so a plain local command is explicit:
+    ``address="local"``. A cluster that does not answer is one line within seconds
+    (:func:`check_reachable`), not minutes of GCS retries.
 
     The console stays readable: worker output and Ray's own messages go to a log file
     (its path printed once), and only the progress bars reach the terminal, unless
@@ -62,15 +68,41 @@ def init_ray(address: str | None = None, num_cpus: float | None = None, **kwargs
     if not verbose:
         kwargs.setdefault("logging_level", logging.ERROR)
     kwargs.setdefault("log_to_driver", True)
-    if address:
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "local":
+        check_reachable(address)
         use_token_if_available()
         ctx = ray.init(address=address, **kwargs)
     else:
         kwargs.setdefault("include_dashboard", False)
-        ctx = ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+        ctx = ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
     if not verbose and kwargs.get("log_to_driver"):
         quiet_console()
     return ctx
+
+
+def check_reachable(address: str, timeout_s: float | None = None) -> None:
+    """Fail in one line, naming the address, when nothing answers at a cluster's ``HOST:PORT``
+    within ``timeout_s`` (``$OMNICODEC_CONNECT_TIMEOUT_S``, default 5 s); ``auto`` is left to
+    Ray, which fails at once when it finds no cluster."""
+    import socket
+
+    from omnicodec.errors import OmnicodecError
+
+    if address == "auto":
+        return
+    timeout_s = timeout_s or float(os.environ.get("OMNICODEC_CONNECT_TIMEOUT_S", "5"))
+    hostport = address.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise OmnicodecError(f"Ray address '{address}' is not HOST:PORT (or ray://HOST:PORT, auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        where = "--address" if os.environ.get("RAY_ADDRESS") != address else "RAY_ADDRESS"
+        raise OmnicodecError(f"no Ray cluster answers at {address} ({where}) within {timeout_s:g} s "
+                             f"({e.strerror or type(e).__name__}): start it, fix the address, or leave out "
+                             "--address and RAY_ADDRESS to run on a local Ray of this command's own") from None
 
 
 def quiet_console(path: str | None = None) -> str:
