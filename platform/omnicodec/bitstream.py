@@ -1,23 +1,25 @@
 """The omnicodec container: one self-describing, checksummed bitstream per image.
 
-Layout (all integers big-endian; see docs/bitstream.md for the rationale)::
+Layout of version 2 (all integers big-endian; see docs/bitstream.md for the rationale)::
 
     offset  size  field
     0       4     magic b"OMNC"
-    4       1     version (1)
-    5       1     flags: bit 0 = encoded through an S-Adaptor; bits 1-7 reserved (0)
+    4       1     version (2)
+    5       1     flags: bit 0 = encoded through an S-Adaptor; bit 1 = CompressAI-compatible
+                  coding (float hyper-synthesis, not portable); bits 2-7 reserved (0)
     6       8     codec fingerprint (first 8 bytes of its sha256)
     14      8     S-Adaptor fingerprint (zeros when bit 0 of flags is clear)
     22      2     original height H
     24      2     original width W
-    26      1     rows of padding added at the bottom (0..63)
-    27      1     columns of padding added at the right (0..63)
-    28      2     z height
-    30      2     z width
-    32      1     number of entropy-coded strings n (1..8): y first, then z
-    33      4*n   length of each string
-    ...           the strings, in order, exactly as CompressAI's coder wrote them
+    26      4     entropy check: CRC32 of the CDF tables' digest and the map of scale indexes
+    30      1     number of entropy-coded strings n (1..8): y first, then z
+    31      4*n   length of each string
+    ...           the strings, in order, as CompressAI's range coder wrote them
     end-4   4     CRC32 of every byte before it
+
+Padding (to multiples of 64) and the hyper-latent's size follow from H and W. Version 1
+(no entropy check, float coding, padding and z size stored: 45 bytes of overhead for two
+strings, v2 has 43) is still read and decoded the way it was written.
 
 Parsing validates every field before use and raises ``BitstreamError`` naming the fault
 (and the byte offset where one applies). Nothing else escapes, and parsing is O(size).
@@ -32,16 +34,21 @@ from dataclasses import asdict, dataclass, field
 from omnicodec.errors import BitstreamError
 
 MAGIC = b"OMNC"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 FLAG_S_ADAPTOR = 0x01
+FLAG_COMPAT = 0x02  # version 2: coded with CompressAI's float hyper-synthesis (not portable)
+PORTABLE, COMPRESSAI = "portable", "compressai"
 ALIGN = 64  # CompressAI hyperprior models downsample by 2**6
 MAX_STRINGS = 8
 NO_ADAPTOR = bytes(8)
 
-_FIXED = struct.Struct(">4sBB8s8sHHBBHHB")  # everything up to the string count
+_FIXED = {1: struct.Struct(">4sBB8s8sHHBBHHB"),  # everything up to the string count
+          2: struct.Struct(">4sBB8s8sHHIB")}
+_FLAGS = {1: FLAG_S_ADAPTOR, 2: FLAG_S_ADAPTOR | FLAG_COMPAT}
 _LEN = struct.Struct(">I")
 _CRC = struct.Struct(">I")
-HEADER_SIZE = _FIXED.size  # 33
+HEADER_SIZE = _FIXED[VERSION].size  # 31 (33 in version 1)
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,17 @@ class Bitstream:
     pad_right: int
     z_shape: tuple[int, int]
     strings: list[bytes] = field(default_factory=list)
+    coding: str = PORTABLE  # how the entropy parameters were computed (see codec/latent.py)
+    entropy_check: int | None = None  # CRC32 the decoder's scale indexes must reproduce (v1: None)
+    version: int = VERSION
 
     def __post_init__(self) -> None:
+        _check(self.version in VERSIONS, f"version {self.version} (known: {VERSIONS})")
+        _check(self.coding in (PORTABLE, COMPRESSAI), f"coding '{self.coding}'")
+        _check(self.version == 1 or (self.entropy_check is not None and 0 <= self.entropy_check < 2**32),
+               "a version 2 stream needs a 32-bit entropy check")
+        _check(self.version == 2 or (self.coding == COMPRESSAI and self.entropy_check is None),
+               "version 1 streams are CompressAI-coded and carry no entropy check")
         _check(len(self.codec_fp) == 8, "codec fingerprint must be 8 bytes")
         _check(len(self.adaptor_fp) == 8, "S-Adaptor fingerprint must be 8 bytes")
         _check(1 <= self.height <= 0xFFFF and 1 <= self.width <= 0xFFFF,
@@ -79,12 +95,18 @@ class Bitstream:
     def num_pixels(self) -> int:
         return self.height * self.width
 
+    @property
+    def portable(self) -> bool:
+        return self.coding == PORTABLE
+
     def to_bytes(self) -> bytes:
-        flags = FLAG_S_ADAPTOR if self.has_adaptor else 0
-        head = _FIXED.pack(
-            MAGIC, VERSION, flags, self.codec_fp, self.adaptor_fp, self.height, self.width,
-            self.pad_bottom, self.pad_right, self.z_shape[0], self.z_shape[1], len(self.strings),
-        )
+        flags = (FLAG_S_ADAPTOR if self.has_adaptor else 0) | (FLAG_COMPAT if self.version == 2 and not self.portable else 0)
+        if self.version == 1:
+            middle: tuple = (self.pad_bottom, self.pad_right, self.z_shape[0], self.z_shape[1])
+        else:
+            middle = (self.entropy_check,)
+        head = _FIXED[self.version].pack(MAGIC, self.version, flags, self.codec_fp, self.adaptor_fp,
+                                         self.height, self.width, *middle, len(self.strings))
         body = head + b"".join(_LEN.pack(len(s)) for s in self.strings) + b"".join(self.strings)
         return body + _CRC.pack(zlib.crc32(body))
 
@@ -96,21 +118,24 @@ class Bitstream:
             raise BitstreamError(f"truncated at byte {size}: too short for the magic")
         if data[:4] != MAGIC:
             raise BitstreamError(f"bad magic {data[:4]!r} at byte 0 (expected {MAGIC!r}): not an omnicodec bitstream")
-        if data[4:5] and data[4] != VERSION:
-            raise BitstreamError(f"unsupported version {data[4]} at byte 4 (this reader knows {VERSION})")
-        if size < HEADER_SIZE:
-            raise BitstreamError(f"truncated at byte {size}: the header needs {HEADER_SIZE} bytes")
-        (_, _, flags, codec_fp, adaptor_fp, h, w, pb, pr, zh, zw, n) = _FIXED.unpack_from(data)
-        if flags & ~FLAG_S_ADAPTOR:
+        if data[4:5] and data[4] not in VERSIONS:
+            raise BitstreamError(f"unsupported version {data[4]} at byte 4 (this reader knows "
+                                 f"{', '.join(map(str, VERSIONS))}; a newer omnicodec wrote it)")
+        version = data[4] if size > 4 else VERSION
+        fixed = _FIXED[version]
+        if size < fixed.size:
+            raise BitstreamError(f"truncated at byte {size}: the header needs {fixed.size} bytes")
+        (_, _, flags, codec_fp, adaptor_fp, h, w, *middle, n) = fixed.unpack_from(data)
+        if flags & ~_FLAGS[version]:
             raise BitstreamError(f"reserved flag bits set (flags=0x{flags:02x}) at byte 5")
         if bool(flags & FLAG_S_ADAPTOR) != (adaptor_fp != NO_ADAPTOR):
             raise BitstreamError("flags and S-Adaptor fingerprint disagree at byte 5")
         if not 1 <= n <= MAX_STRINGS:
-            raise BitstreamError(f"string count {n} at byte 32 outside 1..{MAX_STRINGS}")
-        lengths_end = HEADER_SIZE + _LEN.size * n
+            raise BitstreamError(f"string count {n} at byte {fixed.size - 1} outside 1..{MAX_STRINGS}")
+        lengths_end = fixed.size + _LEN.size * n
         if size < lengths_end + _CRC.size:
             raise BitstreamError(f"truncated at byte {size}: header and lengths need {lengths_end + 4} bytes")
-        lengths = [_LEN.unpack_from(data, HEADER_SIZE + 4 * i)[0] for i in range(n)]
+        lengths = [_LEN.unpack_from(data, fixed.size + 4 * i)[0] for i in range(n)]
         expected = lengths_end + sum(lengths) + _CRC.size
         if size < expected:
             raise BitstreamError(f"truncated at byte {size}: the header announces {expected} bytes")
@@ -123,8 +148,15 @@ class Bitstream:
         for length in lengths:
             strings.append(data[pos : pos + length])
             pos += length
+        if version == 1:
+            pb, pr, zh, zw = middle
+            fields: dict = {"coding": COMPRESSAI, "entropy_check": None, "version": 1}
+        else:
+            pb, pr = padding_for(h, w)
+            zh, zw = (h + pb) // ALIGN, (w + pr) // ALIGN
+            fields = {"coding": COMPRESSAI if flags & FLAG_COMPAT else PORTABLE, "entropy_check": middle[0]}
         try:
-            return cls(codec_fp, adaptor_fp, h, w, pb, pr, (zh, zw), strings)
+            return cls(codec_fp, adaptor_fp, h, w, pb, pr, (zh, zw), strings, **fields)
         except BitstreamError as e:
             raise BitstreamError(f"inconsistent header: {e}") from None
 
@@ -135,6 +167,7 @@ class Bitstream:
         d["codec_fp"] = self.codec_fp.hex()
         d["adaptor_fp"] = self.adaptor_fp.hex() if self.has_adaptor else None
         d["z_shape"] = list(self.z_shape)
+        d["entropy_check"] = None if self.entropy_check is None else f"{self.entropy_check:08x}"
         d["string_lengths"] = [len(s) for s in self.strings]
         d["total_bytes"] = len(self.to_bytes())
         d["bpp"] = round(8 * d["total_bytes"] / self.num_pixels, 6)

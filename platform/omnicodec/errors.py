@@ -26,6 +26,18 @@ class StreamMismatch(BitstreamError):
     (a server answers 409 Conflict for it, where a malformed stream gets 400)."""
 
 
+class EntropyDesync(BitstreamError):
+    """A stream's entropy check disagrees with the scale indexes this machine computes for
+    it: decoding would desync the range decoder and return garbage, so it is refused (a
+    server answers 422). ``positions`` are the offending streams' places in a batch."""
+
+    def __init__(self, positions: list[int], message: str | None = None):
+        self.positions = list(positions)
+        super().__init__(message or (
+            "the entropy parameters of this stream differ on this machine (its entropy check does not match "
+            "the scale indexes computed here: another float path or other CDF tables); it cannot be decoded here"))
+
+
 class FingerprintMismatch(OmnicodecError):
     """Weights were asked to run with a codec (or S-Adaptor) they were not trained for."""
 

@@ -28,7 +28,14 @@ from omnicodec.adaptors import (
 from omnicodec.bitstream import NO_ADAPTOR, Bitstream
 from omnicodec.codec import CodecSpec, FrozenCodec, load_codec, short_fingerprint
 from omnicodec.codec.fingerprint import state_dict_digest
-from omnicodec.errors import BitstreamError, CheckpointError, FingerprintMismatch, OmnicodecError, StreamMismatch
+from omnicodec.errors import (
+    BitstreamError,
+    CheckpointError,
+    EntropyDesync,
+    FingerprintMismatch,
+    OmnicodecError,
+    StreamMismatch,
+)
 from omnicodec.images import pad_to_grid
 
 HUMAN = "human"
@@ -136,6 +143,8 @@ class OmniCodec(nn.Module):
         return bpp_padded * padded.shape[-2] * padded.shape[-1] / (x.shape[-2] * x.shape[-1])
 
     # ------------------------------------------------------------- real coding
+    coding: str | None = None  # None: portable where the codec can (see codec/latent.py)
+
     @torch.no_grad()
     def encode(self, x: Tensor) -> Bitstream:
         """One image (1x3xHxW or 3xHxW, values in [0, 1]) -> one bitstream."""
@@ -148,8 +157,11 @@ class OmniCodec(nn.Module):
     @torch.no_grad()
     def encode_batch(self, images: Sequence[Tensor]) -> list[Bitstream]:
         """Many images (3xHxW each, [0, 1]) -> one bitstream each. Images of equal size share
-        one g_a pass on the model's device; entropy coding runs on the CPU."""
+        one g_a pass on the model's device; entropy coding runs on the CPU, portable unless
+        ``self.coding`` asks for CompressAI's own coding."""
         self._require_cpu()
+        latent = self.codec.latent
+        coding = self.coding or latent.default_coding
         out: list[Bitstream | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, x in enumerate(images):
@@ -159,10 +171,10 @@ class OmniCodec(nn.Module):
         for (h, w), idx in groups.items():
             padded, (pb, pr) = pad_to_grid(torch.stack([images[i] for i in idx]).float())
             y = self.analysis(padded.to(self.device))
-            strings, z_shape = self.codec.latent.compress_batch(y)
-            for i, s in zip(idx, strings):
+            strings, z_shape, checks = latent.compress_batch(y, coding)
+            for i, s, check in zip(idx, strings, checks):
                 out[i] = Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr,
-                                   z_shape, s)
+                                   z_shape, s, coding=coding, entropy_check=check)
         return out  # type: ignore[return-value]
 
     def check_stream_codec(self, stream: Bitstream | bytes) -> Bitstream:
@@ -185,21 +197,38 @@ class OmniCodec(nn.Module):
         return self.decode_latents([stream])[0]
 
     @torch.no_grad()
-    def decode_latents(self, streams: Sequence[Bitstream | bytes]) -> list[tuple[Bitstream, Tensor]]:
+    def decode_latents(self, streams: Sequence[Bitstream | bytes], errors: str = "raise"
+                       ) -> list[tuple[Bitstream, Tensor] | EntropyDesync]:
         """``decode_latent`` for many streams: each parsed and checked first (a bad one raises
-        before anything is decoded), then streams of equal z shape entropy-decoded in one call
-        (one hyper-synthesis pass for the group). The latents equal one-by-one decoding."""
+        before anything is decoded), then streams of equal z shape and coding entropy-decoded
+        in one call (one hyper-synthesis pass for the group). The latents equal one-by-one
+        decoding. A stream whose entropy check fails here raises ``EntropyDesync``, or with
+        ``errors="return"`` takes that error's place in the list (the others still decode:
+        a server answers each request on its own)."""
         self._require_cpu()
         checked = [self.check_stream_codec(s) for s in streams]
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, stream in enumerate(checked):
-            groups.setdefault(tuple(stream.z_shape), []).append(i)
-        out: list[tuple[Bitstream, Tensor] | None] = [None] * len(checked)
-        for z_shape, idx in groups.items():
-            y_hat = self.codec.latent.decompress_batch([_guard(checked[i], self.codec) for i in idx], z_shape)
-            for j, i in enumerate(idx):  # own storage: a pickled view would carry the whole batch
-                out[i] = (checked[i], y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat)
-        return out  # type: ignore[return-value]
+            groups.setdefault((tuple(stream.z_shape), stream.coding), []).append(i)
+        out: list = [None] * len(checked)
+        for (z_shape, coding), idx in groups.items():
+            while idx:
+                try:
+                    y_hat = self.codec.latent.decompress_batch(
+                        [_guard(checked[i], self.codec) for i in idx], z_shape, coding,
+                        [checked[i].entropy_check for i in idx])
+                except EntropyDesync as e:
+                    bad = [idx[p] for p in e.positions]
+                    if errors == "raise":
+                        raise EntropyDesync(bad, _desync_message(checked[bad[0]], bad[0], len(checked))) from None
+                    for i in bad:
+                        out[i] = EntropyDesync([i], _desync_message(checked[i], i, len(checked)))
+                    idx = [i for i in idx if i not in bad]
+                    continue
+                for j, i in enumerate(idx):  # own storage: a pickled view would carry the whole batch
+                    out[i] = (checked[i], y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat)
+                break
+        return out
 
     @torch.no_grad()
     def decode(self, stream: Bitstream | bytes, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
@@ -308,6 +337,15 @@ class OmniCodec(nn.Module):
                 "fraction_of_codec": total / codec_params,
             })
         return rep
+
+
+def _desync_message(stream: Bitstream, position: int, count: int) -> str:
+    where = f" (stream {position} of {count})" if count > 1 else ""
+    why = ("it was coded with CompressAI's float hyper-synthesis (--coding compressai), which is not portable; "
+           "re-encode it in the default portable coding" if not stream.portable else
+           "its CDF tables or exact hyper-synthesis differ from the encoder's")
+    return (f"the entropy parameters of this stream differ on this machine{where}: {why}; "
+            "it cannot be decoded here")
 
 
 def _guard(stream: Bitstream, codec: FrozenCodec) -> list[bytes]:

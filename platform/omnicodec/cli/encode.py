@@ -11,7 +11,10 @@ from omnicodec.cli._common import add_command
 def register(sub: argparse._SubParsersAction) -> None:
     s = add_command(sub, "encode", "images -> omnicodec bitstreams",
                     "Encodes each image once. With --adaptors the shared S-Adaptor is used and the codec comes\n"
-                    "from the checkpoint; otherwise the frozen codec alone (CompressAI's bytes, in our container).\n\n"
+                    "from the checkpoint; otherwise the frozen codec alone. Streams are portable: the entropy\n"
+                    "parameters are computed in exact integer arithmetic, so any machine (other CPU, GPU host,\n"
+                    "thread count) decodes them identically; --coding compressai writes CompressAI's own\n"
+                    "compress() bytes instead (not portable; a decoder that would desync refuses the stream).\n\n"
                     "example: omnicodec encode a.png b.jpg -o out/ --codec mbt2018-mean:3 --codec-checkpoint ckpt.pth.tar",
                     _encode)
     s.add_argument("images", nargs="+")
@@ -21,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--adaptors", help="adaptor checkpoint folder")
     s.add_argument("--device", default="cpu", help="where g_a/g_s and the adaptors run (cpu, cuda, cuda:1); "
                    "entropy coding always runs on the CPU, so streams decode identically everywhere")
+    s.add_argument("--coding", choices=["portable", "compressai"], default=None,
+                   help="portable (default where the codec allows; every machine decodes it identically) or "
+                        "compressai (byte-identical to CompressAI's compress(); decodes only where the float "
+                        "kernels agree)")
 
 
 def _encode(a: argparse.Namespace) -> None:
@@ -29,6 +36,7 @@ def _encode(a: argparse.Namespace) -> None:
     from omnicodec.images import load_image
 
     model = placed(build_model(a.codec, a.codec_checkpoint, a.adaptors), a.device)
+    model.coding = a.coding
     many = len(a.images) > 1 or a.out.endswith(("/", os.sep)) or (not storage.is_url(a.out) and os.path.isdir(a.out))
     for path in a.images:
         x = load_image(path)

@@ -183,11 +183,15 @@ def load_codec_state_dict(location: str) -> dict[str, torch.Tensor]:
 
 
 def freeze(model: CompressionModel) -> CompressionModel:
-    """Freeze every parameter (entropy-model quantiles included) and build the CDFs."""
+    """Freeze every parameter (entropy-model quantiles included) and build the CDF tables
+    only where the checkpoint has none. Tables a checkpoint carries (every bundled codec's
+    do) are used as stored: recomputing them runs float ``exp``/``erfc`` kernels that round
+    differently on other CPUs, and a table that moves by one count desyncs the range coder.
+    Streams carry a digest of the tables they were coded with (``LatentCodec.entropy_check``)."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    model.update(force=True)
+    model.update(force=False)
     return model
 
 

@@ -20,7 +20,7 @@ import torch
 from omnicodec.adaptors.checkpoint import read_config
 from omnicodec.bitstream import Bitstream
 from omnicodec.codec.fingerprint import short_fingerprint
-from omnicodec.errors import BitstreamError, DataError, StreamMismatch
+from omnicodec.errors import BitstreamError, DataError, EntropyDesync, StreamMismatch
 from omnicodec.images import decode_image_bytes, to_tensor
 from omnicodec.model import OmniCodec
 from omnicodec.serve.config import ServeConfig
@@ -151,13 +151,14 @@ class RouterCore:
         except BitstreamError as e:
             raise ApiError(400, "malformed_bitstream", str(e)) from None
 
-    def decode_streams(self, streams: list[Bitstream]) -> list[torch.Tensor]:
+    def decode_streams(self, streams: list[Bitstream]) -> list[torch.Tensor | ApiError]:
         """Entropy-decode checked streams, those of equal shape in one call (the Serve router
-        batches concurrent requests into this)."""
-        latents = [y for _, y in self.encoder.decode_latents(streams)]
+        batches concurrent requests into this). A stream whose entropy parameters differ
+        here gets its 422 in its own place; the other requests of the batch are answered."""
+        decoded = self.encoder.decode_latents(streams, errors="return")
         self.stats["latent_decodes"] += len(streams)
         self.stats["decode_calls"] += 1
-        return latents
+        return [ApiError(422, "entropy_desync", str(d)) if isinstance(d, EntropyDesync) else d[1] for d in decoded]
 
     async def analyze(self, body: bytes, tasks_spec: str | None, call: TaskCall, seg_format: str = "png",
                       decode: Callable[[Bitstream], Awaitable[torch.Tensor]] | None = None) -> dict[str, Any]:
@@ -170,6 +171,8 @@ class RouterCore:
         tasks = self.parse_tasks(tasks_spec)
         stream = self.check(body, tasks)
         y_hat = await decode(stream) if decode is not None else self.decode_streams([stream])[0]  # ONCE
+        if isinstance(y_hat, ApiError):
+            raise y_hat
         header = {"height": stream.height, "width": stream.width}
         answers = await asyncio.gather(*(call(t, v, y_hat, header, seg_format) for t, v in tasks))
         self.stats["analyze"] += 1
