@@ -98,3 +98,17 @@ def test_a_16_bit_png_survives_encode_and_decode_and_data_convert(tmp_path):
 
     [sample] = list(iter_samples(os.path.join(str(tmp_path / "sh"), card["shards"][0])))
     assert abs(float(sample.image.mean()) * 255 - EXPECTED) < 0.6
+
+
+def test_the_client_without_a_server_says_so_in_one_line(tmp_path, capsys):
+    """It printed httpx's ConnectError traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    Image.fromarray(GREY16).save(tmp_path / "a.png")
+    assert main(["client", "analyze", str(tmp_path / "a.png"), "--url", f"http://127.0.0.1:{port}", "--tasks", "cls"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"omnicodec: error: no omnicodec server at http://127.0.0.1:{port} (connection refused); start one "
+                   "with `omnicodec serve --adaptors RUN` or `omnicodec serve serve/omnicodec/serve/config.yaml`"]

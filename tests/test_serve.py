@@ -233,6 +233,25 @@ def test_server_encode_matches_local_encode_and_analyze_image_works(server, stre
     assert _post(server, "/v1/encode", b"not an image").status_code == 400
 
 
+def test_analyze_without_tasks_answers_every_served_task(server, stream):
+    """No ``tasks=``: every served task (the default was cls, a 404 where cls is not served)."""
+    data, _ = stream
+    r = _post(server, "/v1/analyze", data)
+    assert r.status_code == 200 and set(r.json()["tasks"]) == {"cls", "seg", "det"}
+
+
+def test_a_16_bit_png_is_encoded_as_its_grey_levels_by_the_server(server):
+    """``/v1/encode`` and ``/v1/analyze-image`` read a 16-bit PNG as its 8-bit grey levels
+    (the same bytes as the 8-bit PNG of the same picture), not as white."""
+    grey = (np.random.default_rng(3).random((48, 64)) * 30000 + 20000).astype(np.uint16)
+    wide, eight = io.BytesIO(), io.BytesIO()
+    Image.fromarray(grey).save(wide, format="PNG")
+    Image.fromarray(np.rint(grey / 257).astype(np.uint8)).convert("RGB").save(eight, format="PNG")
+    r = _post(server, "/v1/encode", wide.getvalue())
+    assert r.status_code == 200 and r.content == _post(server, "/v1/encode", eight.getvalue()).content
+    assert _post(server, "/v1/analyze-image", wide.getvalue(), tasks="cls").status_code == 200
+
+
 def test_tasks_endpoint_lists_versions_and_codec(server, checkpoints):
     body = server.get("/v1/tasks").json()
     assert body["codec"]["fingerprint"] == load_codec("mbt2018-mean-small:2").fingerprint

@@ -109,6 +109,9 @@ class TaskDeployment:
         return out
 
 
+TASKS_HELP = "e.g. cls,seg@v2,det (default: every served task, each at its default version)"
+
+
 @serve.deployment
 @serve.ingress(api)
 class Router:
@@ -180,10 +183,14 @@ class Router:
 
     @api.post("/v1/analyze", openapi_extra=_analyze_openapi(),
               summary="Analyze one bitstream: decode the latent once, run each requested task")
-    async def analyze(self, request: Request, tasks: str = Query("cls", description="e.g. cls,seg@v2,det"),
+    async def analyze(self, request: Request, tasks: str | None = Query(None, description=TASKS_HELP),
                       seg_format: str = Query("png", description="png (base64) or rle")) -> Response:
-        return await self._handle(request, lambda body: self.core.analyze(body, tasks, self._call, seg_format,
-                                                                          self._decode_batch))
+        return await self._handle(request, lambda body: self.core.analyze(body, self._tasks(tasks), self._call,
+                                                                          seg_format, self._decode_batch))
+
+    def _tasks(self, tasks: str | None) -> str:
+        """No ``tasks=``: every served task (a default of cls answered 404 where cls is not served)."""
+        return ",".join(self.core.versions) if tasks is None else tasks
 
     @api.post("/v1/encode", openapi_extra=BINARY_BODY, summary="Encode an image (PNG/JPEG bytes) into a bitstream")
     async def encode(self, request: Request) -> Response:
@@ -192,11 +199,12 @@ class Router:
         return await self._handle(request, work)
 
     @api.post("/v1/analyze-image", openapi_extra=BINARY_BODY, summary="Encode on the server, then analyze")
-    async def analyze_image(self, request: Request, tasks: str = Query("cls"), seg_format: str = Query("png")) -> Response:
+    async def analyze_image(self, request: Request, tasks: str | None = Query(None, description=TASKS_HELP),
+                            seg_format: str = Query("png")) -> Response:
         async def work(body: bytes) -> dict:
-            self.core.parse_tasks(tasks)  # fail fast before spending an encode
+            self.core.parse_tasks(self._tasks(tasks))  # fail fast before spending an encode
             data = await asyncio.to_thread(self.core.encode_image, body)
-            return await self.core.analyze(data, tasks, self._call, seg_format)
+            return await self.core.analyze(data, self._tasks(tasks), self._call, seg_format)
         return await self._handle(request, work)
 
     @api.get("/v1/tasks", summary="Served tasks, adaptor versions and the codec fingerprint")

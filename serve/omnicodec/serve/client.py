@@ -36,7 +36,7 @@ def wait_healthy(http: httpx.Client | str, timeout_s: float = 180) -> None:
         try:
             if client.get("/healthz").status_code == 200:
                 return
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ServerUnreachable):
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{client.base_url} did not become healthy within {timeout_s:.0f} s")
@@ -49,10 +49,26 @@ class ServerError(OmnicodecError):
         super().__init__(f"HTTP {status}: {msg}")
 
 
+class ServerUnreachable(OmnicodecError):
+    """Nothing answers at the client's URL (one line, not httpx's traceback)."""
+
+
+class _Http(httpx.Client):
+    """httpx, with a refused or unreachable server as one ``ServerUnreachable`` line."""
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            return super().send(request, **kwargs)
+        except httpx.ConnectError as e:
+            why = "connection refused" if "refused" in str(e).lower() else str(e) or type(e).__name__
+            raise ServerUnreachable(f"no omnicodec server at {str(self.base_url).rstrip('/')} ({why}); start one with "
+                                    "`omnicodec serve --adaptors RUN` or `omnicodec serve serve/omnicodec/serve/config.yaml`") from None
+
+
 class OmnicodecClient:
     def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 60.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.http = _Http(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self._encoder: OmniCodec | None = None
 
     def _json(self, r: httpx.Response) -> Any:
