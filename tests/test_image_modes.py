@@ -112,3 +112,25 @@ def test_the_client_without_a_server_says_so_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"omnicodec: error: no omnicodec server at http://127.0.0.1:{port} (connection refused); start one "
                    "with `omnicodec serve --adaptors RUN` or `omnicodec serve serve/omnicodec/serve/config.yaml`"]
+
+
+def test_picture_sheet_captions_draw_lambda_and_are_readable():
+    """pictures.png labelled points "q2 λ=2" with PIL's bitmap font: about 6 px tall, λ an empty box."""
+    from PIL import ImageDraw
+
+    from omnicodec.tasks.kinds.base import caption, caption_font
+
+    font, greek = caption_font()
+    def drawn(text: str) -> np.ndarray:
+        img = Image.new("L", (40, 40))
+        ImageDraw.Draw(img).text((5, 5), text, fill=255, font=font)
+        return np.asarray(img)
+
+    if greek:  # the glyph is drawn, not the font's missing-glyph box (what an unassigned code point gets)
+        assert not np.array_equal(drawn("λ"), drawn("\ue000"))
+    tile = caption(Image.new("RGB", (192, 192), (90, 120, 40)), ["adaptors q2 λ=2", "0.3 bpp"])
+    white = np.asarray(tile).min(-1) > 200
+    rows = np.flatnonzero(white.any(1))
+    assert rows.size and rows.max() - rows.min() + 1 >= 2 * 12  # two lines, each at least 12 px
+    box = ImageDraw.Draw(tile).textbbox((0, 0), "Ag", font=font)
+    assert box[3] - box[1] >= 12

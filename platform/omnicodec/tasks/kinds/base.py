@@ -15,6 +15,7 @@ OpenAPI ``response_schema``) and as a picture for reports (``draw``).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -166,16 +167,39 @@ PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0,
                     [0, 128, 128], [220, 190, 255], [170, 110, 40], [128, 0, 0], [170, 255, 195]], np.uint8)
 
 
+CAPTION_PX = 13  # caption font size: PIL's default bitmap font was ~6 px tall and drew λ as a box
+
+
+@lru_cache(maxsize=4)
+def caption_font(size: int = CAPTION_PX) -> tuple[Any, bool]:
+    """(font, has Greek): DejaVu Sans from matplotlib's data (a dependency; it has λ and μ),
+    else Pillow's scalable default font, whose labels then spell Greek letters out."""
+    import os
+
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size), True
+    except (ImportError, OSError):
+        return ImageFont.load_default(size), False
+
+
 def caption(image: Image.Image, lines: list[str], bottom: bool = False) -> Image.Image:
     """``lines`` in white on a dark band at the top (or bottom) left of ``image`` (in place)."""
     from PIL import ImageDraw
 
+    font, greek = caption_font()
+    if not greek:
+        lines = [line.replace("λ", "lambda").replace("μ", "mu") for line in lines]
+    step = CAPTION_PX + 4
     d = ImageDraw.Draw(image)
-    top = image.size[1] - 2 - 11 * len(lines) if bottom else 2
+    top = image.size[1] - 2 - step * len(lines) if bottom else 2
     for i, line in enumerate(lines):
-        box = d.textbbox((3, top + 11 * i), line)
+        box = d.textbbox((3, top + step * i), line, font=font)
         d.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill=(0, 0, 0))
-        d.text((3, top + 11 * i), line, fill=(255, 255, 255))
+        d.text((3, top + step * i), line, fill=(255, 255, 255), font=font)
     return image
 
 
