@@ -41,10 +41,12 @@ def test_weights_that_do_not_match_their_card_are_refused(cards_only, monkeypatc
         load_codec("mbt2018-mean-small:1")
 
 
-def test_missing_weights_name_what_is_there(cards_only, monkeypatch):
+def test_missing_weights_say_how_to_make_them_available(cards_only, monkeypatch):
+    """A job's upload has the cards, not the weights: the error says where the weights may come from
+    (OMNICODEC_ZOO_DIR, an installed omnicodec), not that `omnicodec pretrain` makes them."""
     monkeypatch.delenv("OMNICODEC_ZOO_DIR", raising=False)
     monkeypatch.setattr("sys.path", [])
-    with pytest.raises(CheckpointError, match="is not in"):
+    with pytest.raises(CheckpointError, match=r"are not on this machine .* set OMNICODEC_ZOO_DIR .* install omnicodec"):
         zoo.weights_file(NAME)
 
 

@@ -125,5 +125,10 @@ def save_artifact(name: str, state: dict[str, torch.Tensor], card: dict[str, Any
 
 def _missing(name: str) -> str:
     have = ", ".join(p.stem for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))) or "none"
+    if (WEIGHTS_DIR / f"{name}.json").is_file():  # its card is here, its weights did not travel (a Ray job)
+        return (f"the weights of bundled artifact '{name}' are not on this machine (its card is in {WEIGHTS_DIR}; "
+                "a Ray job's upload leaves the weights out): set OMNICODEC_ZOO_DIR to a folder holding "
+                f"{name}.safetensors (in the environment of `ray start`, or of `omnicodec submit` for a cluster on "
+                "the submitting machine, which passes its own), or install omnicodec in the cluster's image")
     return (f"bundled artifact '{name}' is not in {WEIGHTS_DIR} (have: {have}); "
-            "`omnicodec pretrain` makes it")
+            "`omnicodec zoo` lists the bundled names, `omnicodec pretrain` trains new ones")
