@@ -6,20 +6,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Photos and object cut-outs (see docs/data.md: the real-photo corpus and the scenes).
+# Photos and object cut-outs (see docs/data.md: the real-photo corpus and the scenes), and a
+# headless browser for the tests that look at /docs and the eval report as a browser renders
+# them (they skip without one). Each group is optional: a failed install is a warning.
 DEBIAN_PACKAGES=(tuxpaint-stamps-default mate-backgrounds plasma-workspace-wallpapers
                  lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 libjxl-testdata)
-if [[ "${OMNICODEC_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
-  missing=()
-  for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo -n"
-    echo "setup: installing Debian data packages: ${missing[*]}"
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-           --no-install-recommends "${missing[@]}" >/dev/null; }; then
-      echo "setup: apt failed; data commands will use --source portable (pip-only photos)" >&2
-    fi
+BROWSER_PACKAGES=(chromium)
+apt_updated=0
+apt_install() {  # apt_install WHAT-IF-IT-FAILS PACKAGE...: install the missing ones, never fatal
+  local fallback=$1 missing=() p sudo=""
+  shift
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) == 0 ]] || sudo="sudo -n"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if ! { { ((apt_updated)) || $sudo apt-get update -qq; } && apt_updated=1 &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    echo "setup: apt failed for ${missing[*]}; $fallback" >&2
   fi
+}
+if [[ "${OMNICODEC_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+  apt_install "data commands will use --source portable (pip-only photos)" "${DEBIAN_PACKAGES[@]}"
+  apt_install "the browser tests (/docs, report.html) will skip" "${BROWSER_PACKAGES[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}

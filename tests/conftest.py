@@ -4,6 +4,8 @@ scikit-image, real files on disk; one local loopback Ray per session for the Ray
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 for _k, _v in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "WANDB_MODE": "offline",
                "WANDB_SILENT": "true", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}.items():
@@ -96,6 +98,25 @@ def wait_healthy():
 
     return wait
 
+
+@pytest.fixture(scope="session")
+def browser():
+    """``browser(url, screenshot=None) -> DOM``: the page as headless Chromium renders it, after
+    its scripts ran (Debian's ``chromium``; scripts/setup.sh installs it where apt works).
+    Skips the test, saying so, where no Chromium is installed."""
+    exe = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if exe is None:
+        pytest.skip("no chromium binary on PATH (scripts/setup.sh installs Debian's 'chromium' where apt works)")
+    args = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--hide-scrollbars",
+            "--allow-file-access-from-files", "--virtual-time-budget=15000", "--window-size=1280,1600"]
+
+    def render(url: str, screenshot: str | None = None) -> str:
+        if screenshot:
+            subprocess.run([*args, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True)
+        return subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120,
+                              check=True).stdout
+
+    return render
 
 
 def random_image(h: int, w: int, seed: int = 0) -> torch.Tensor:

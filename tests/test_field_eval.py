@@ -104,3 +104,23 @@ def test_a_tiny_image_is_refused_in_one_line_naming_its_shard_and_key(tmp_path, 
                  "--out", str(tmp_path / "report"), "--in-process", "--no-records-cache"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data-000000.tar, key 'data-0000001': 3x3 pixels is too small to evaluate" in err[0]
+
+
+BROKEN_IMAGES = """<script>addEventListener('load', () => document.body.setAttribute('data-broken',
+  [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src')).join(' ')
+  || 'none'))</script>"""
+
+
+def test_the_report_renders_in_a_real_browser_with_every_picture(tmp_path, browser):
+    """report.html as Chromium shows it: its tables and every curve and picture sheet load
+    (a script added to a copy of the page lists the images the browser could not draw)."""
+    folder = _photo_folder(tmp_path / "my-photos", sizes=((72, 96), (64, 64)))
+    main(["data", "convert", "--from", "imagefolder", "--root", folder, "--out", str(tmp_path / "shards")])
+    out = tmp_path / "report"
+    _evaluate(str(tmp_path / "shards" / "data-*.tar"), str(out), "--pictures", "1")
+    page = (out / "report.html").read_text()
+    assert page.count("<img") >= 3
+    (out / "check.html").write_text(page.replace("</body>", BROKEN_IMAGES + "</body>"))
+    dom = browser((out / "check.html").as_uri(), str(tmp_path / "report.png"))
+    assert 'data-broken="none"' in dom
+    assert "<h1>omnicodec evaluation</h1>" in dom and "<h2>Operating points</h2>" in dom and "<td>" in dom

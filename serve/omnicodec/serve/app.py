@@ -27,6 +27,7 @@ from omnicodec import __version__
 from omnicodec.bitstream import Bitstream
 from omnicodec.serve.config import ServeConfig
 from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token
+from omnicodec.serve.openapi import mount_docs
 
 MAX_VERSIONS_PER_REPLICA = 3  # adaptor versions a task replica keeps loaded (LRU)
 BINARY_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
@@ -51,24 +52,7 @@ api = FastAPI(title="omnicodec", version=__version__, docs_url=None,
               description="One bitstream, many machines: decode the latent once, fan out to task deployments.")
 
 
-def _mount_offline_docs(app: FastAPI) -> None:
-    """/docs with Swagger UI's assets served by this app (from the swagger-ui-bundle wheel),
-    not from a CDN: the page works on a machine with no internet. No auth, like /healthz."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="omnicodec API",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
-
-
-_mount_offline_docs(api)
+mount_docs(api)  # /docs and /openapi.json (3.0.3, which the bundled Swagger UI reads)
 
 
 TASK_RETRIES = 2  # per task call, when its replica died mid-request
