@@ -168,3 +168,13 @@ for name in names:
     out.append("|".join(ident))
 print(" ".join(out))
 '''
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the CPU matrix above runs everywhere)")
+def test_a_stream_encoded_with_cuda_transforms_decodes_identically_on_the_cpu_and_back(photo):
+    cpu = OmniCodec(load_codec("mbt2018-mean-photo:3"), with_adaptors=False)
+    gpu = OmniCodec(load_codec("mbt2018-mean-photo:3"), with_adaptors=False).place("cuda")
+    for stream in (gpu.encode(photo), cpu.encode(photo)):
+        assert torch.equal(cpu.decode_latent(stream)[1], gpu.decode_latent(stream)[1])
+        views = cpu.decode(stream, human=True)[HUMAN], gpu.decode(stream, human=True)[HUMAN].cpu()
+        assert (views[0] - views[1]).abs().max() <= portability.VIEW_TOLERANCE

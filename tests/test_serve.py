@@ -320,3 +320,42 @@ def test_docs_render_every_operation_in_a_real_browser(server, browser, tmp_path
     doc = server.get("/openapi.json").json()
     assert doc["openapi"] == "3.0.3"
     validate(doc, cls=OpenAPIV30SpecValidator)  # nullable, not 3.1's type: null
+
+
+def test_a_stream_the_client_wrote_under_another_float_path_is_answered_like_the_library(server, checkpoints,
+                                                                                          tmp_path):
+    """Issue 26: the client encodes on an AVX2-only machine (a process with oneDNN and ATen
+    capped at AVX2, one thread); the replicas decode with this machine's own kernels."""
+    import os
+    import subprocess
+    import sys
+
+    import skimage.data
+
+    Image.fromarray(skimage.data.coffee()[60:260, 100:400]).save(tmp_path / "coffee.png")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "omnicodec.cli", "encode", str(tmp_path / "coffee.png"), "-o",
+                    str(tmp_path / "coffee.omc"), "--adaptors", checkpoints["v1"]], env=env, check=True,
+                   capture_output=True, timeout=300)
+    data = (tmp_path / "coffee.omc").read_bytes()
+    r = _post(server, "/v1/analyze", data, tasks="cls,seg")
+    assert r.status_code == 200, r.text
+    cls = _local(checkpoints["v1"], data, "cls")[0]
+    assert r.json()["tasks"]["cls"]["top_k"][0]["index"] == int(cls.argmax())
+    served = np.asarray(Image.open(io.BytesIO(base64.b64decode(r.json()["tasks"]["seg"]["png_base64"]))))
+    assert np.array_equal(served, _local(checkpoints["v1"], data, "seg")[0].numpy().astype(np.uint8))
+
+
+def test_a_stream_whose_entropy_parameters_differ_gets_422_in_one_line(server, stream):
+    import dataclasses
+
+    from omnicodec.bitstream import Bitstream
+
+    parsed = Bitstream.from_bytes(stream[0])
+    bad = dataclasses.replace(parsed, entropy_check=parsed.entropy_check ^ 0x10).to_bytes()
+    r = _post(server, "/v1/analyze", bad, tasks="cls")
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "entropy_desync" and "cannot be decoded here" in err["message"]
+    assert "\n" not in err["message"]
+    assert _post(server, "/v1/analyze", stream[0], tasks="cls").status_code == 200  # and it keeps serving

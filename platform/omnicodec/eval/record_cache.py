@@ -31,7 +31,7 @@ from omnicodec import __version__
 from omnicodec.eval.predict import Chunk, Predictor
 from omnicodec.eval.systems import System
 
-FORMAT = 1
+FORMAT = 2  # 2: portable coding and container v2 (streams 2 bytes shorter, exact entropy parameters)
 
 
 def system_digest(system: System) -> str | None:
