@@ -178,3 +178,26 @@ def test_a_stream_encoded_with_cuda_transforms_decodes_identically_on_the_cpu_an
         assert torch.equal(cpu.decode_latent(stream)[1], gpu.decode_latent(stream)[1])
         views = cpu.decode(stream, human=True)[HUMAN], gpu.decode(stream, human=True)[HUMAN].cpu()
         assert (views[0] - views[1]).abs().max() <= portability.VIEW_TOLERANCE
+
+
+@pytest.mark.parametrize("layer", [
+    torch.nn.Conv2d(6, 5, 3, padding=2, dilation=2), torch.nn.ConvTranspose2d(6, 5, 5, stride=2, padding=2,
+                                                                             output_padding=1),
+    torch.nn.Conv2d(6, 5, 1)])
+def test_the_exact_hyper_synthesis_matches_the_float_layer_within_its_grid(layer):
+    """Every convolution shape CompressAI's hyper-synthesis uses, plus dilation: the integer
+    network computes the same function to ~1e-3 (the price of portability), exactly
+    reproducibly, and refuses layers it cannot compute exactly."""
+    from omnicodec.codec.exact import ExactHyperSynthesis, NotPortable
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(layer, torch.nn.LeakyReLU())
+    exact = ExactHyperSynthesis(net)
+    x = torch.randn(2, 6, 7, 9) * 4
+    got = exact(x)
+    assert (got - net(x).double()).abs().max() < 2e-3
+    assert torch.equal(got, ExactHyperSynthesis(net)(x)) and torch.equal(got[1:], exact(x[1:]))  # batch-invariant
+    with pytest.raises(NotPortable):
+        ExactHyperSynthesis(torch.nn.Sequential(torch.nn.Conv2d(6, 6, 3, groups=2)))
+    with pytest.raises(NotPortable):
+        ExactHyperSynthesis(torch.nn.Sequential(layer, torch.nn.GELU()))

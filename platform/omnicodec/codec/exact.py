@@ -70,16 +70,16 @@ class _ExactConv(nn.Module):
         if self.bias.abs().max() >= 2.0 ** (SUM_BITS - 1):
             raise NotPortable("a bias too large for exact integer accumulation")
         self.register_buffer("unscale", _powers_of_two([-(s + ACT_FRAC) for s in shift]).reshape(1, -1, 1, 1))
-        self.stride, self.padding = conv.stride, conv.padding
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
         self.output_padding = getattr(conv, "output_padding", (0, 0))
 
     def forward(self, x_int: Tensor) -> Tensor:
         """Integer activations (float64) -> the layer's exact output value (float64)."""
         if self.transposed:
             acc = torch.conv_transpose2d(x_int, self.weight, self.bias, self.stride, self.padding,
-                                         self.output_padding)
+                                         self.output_padding, 1, self.dilation)
         else:
-            acc = torch.conv2d(x_int, self.weight, self.bias, self.stride, self.padding)
+            acc = torch.conv2d(x_int, self.weight, self.bias, self.stride, self.padding, self.dilation)
         return acc * self.unscale  # a power of two per channel: exact
 
 
