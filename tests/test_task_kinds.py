@@ -113,7 +113,7 @@ def test_bring_your_own_segmenter_by_config(tmp_path, samples):
         "kwargs": {"weights": None, "weights_backbone": None, "num_classes": 5}, "layers": ["backbone.4", "backbone.8"]}}
     register_task(task_from_definition(definition))
     info = get_task("myseg")
-    assert not info.labelled and info.metric == "agreement" and info.needs == ()
+    assert not info.labelled and info.metric == "agreement"
     scorer = TaskScorer("myseg")
     assert [f.shape[1] for f in scorer.net.features(samples[0].image[None])] == [40, 80]
     for s in samples:

@@ -69,9 +69,6 @@ class Config(BaseModel):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def save_yaml(self, location: str | Path) -> None:
-        storage.write_text(str(location), self.to_yaml())
-
 
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = []

@@ -71,11 +71,6 @@ class AdaptorSet(nn.Module):
     def tasks(self) -> list[str]:
         return list(self.t.keys())
 
-    def add_task(self, task: str) -> None:
-        """Add an (identity) T-Adaptor stack for a new task, e.g. before fine-tuning it."""
-        check_task_names([*self.tasks, task])
-        self.t[task] = StageAdaptors(self.channels, self.synthesis_taps, self.config)
-
     def s_state_dict(self) -> dict[str, Tensor]:
         return {k: v for k, v in self.state_dict().items() if k.startswith("s.")}
 

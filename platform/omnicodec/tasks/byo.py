@@ -115,7 +115,7 @@ class BroughtNetwork(TaskNet):
         super().__init__()
         from omnicodec.tasks.kinds import get_kind
 
-        self.net, self.spec, self.kind, self.task_kind = module, spec, kind, get_kind(kind)
+        self.net, self.spec, self.task_kind = module, spec, get_kind(kind)
         self.mean.copy_(torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.std.copy_(torch.tensor(spec.std).view(1, 3, 1, 1))
         names = dict(module.named_modules())

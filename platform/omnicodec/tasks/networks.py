@@ -32,8 +32,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class TaskNet(nn.Module):
-    kind: str = ""
-
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -71,8 +69,6 @@ class SceneClassifier(TaskNet):
     ImageNet features of the shipped Lite0 generalise. Only the head is trained and
     stored (``artifact_state``); the backbone always comes from its wheel.
     """
-
-    kind = "cls"
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -184,8 +180,6 @@ class _Renamed(nn.Module):
 class SceneSegmenter(_BackboneNet):
     """LR-ASPP (torchvision) on a 3-level backbone; class 0 is background."""
 
-    kind = "seg"
-
     def __init__(self, num_classes: int, backbone: str = "lite0"):
         super().__init__()
         self.body, ch, self.frozen_backbone = make_body(backbone)
@@ -222,8 +216,6 @@ class _FPNBackbone(nn.Module):
 
 class SceneDetector(_BackboneNet):
     """FCOS (torchvision) with a 64-channel FPN and 2-conv heads, sized for 192 px scenes."""
-
-    kind = "det"
 
     def __init__(self, num_classes: int, image_size: int = 192, backbone: str = "lite0"):
         super().__init__()
@@ -277,8 +269,6 @@ class ImageNetClassifier(TaskNet):
     scored by agreement with its own predictions on the original image.
     """
 
-    kind = "cls"
-
     def __init__(self) -> None:
         super().__init__()
         self.net = _lite0()
@@ -301,8 +291,6 @@ class ImageNetClassifier(TaskNet):
 
 class SaliencyNet(SceneSegmenter):
     """LR-ASPP with one output channel: foreground logits (the ``sal`` kind)."""
-
-    kind = "sal"
 
     def __init__(self, num_classes: int = 0, backbone: str = "lite0"):
         super().__init__(0, backbone)

@@ -40,10 +40,6 @@ class TaskInfo:
     def higher_is_better(self) -> bool:
         return self.task_kind.higher_is_better or self.metric == "agreement"
 
-    @property
-    def needs(self) -> tuple[str, ...]:
-        return self.task_kind.needs if self.labelled else ()
-
     def resolved_classes(self) -> tuple[int | None, list[str] | None]:
         """(number of classes, class names), from the definition or the bundled card."""
         if self.name == "imagenet":
