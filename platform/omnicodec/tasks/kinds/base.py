@@ -3,14 +3,19 @@ family of machine tasks (classification, segmentation, detection, ...), in one o
 
 A kind is one file in this folder that subclasses :class:`TaskKind` and decorates it with
 ``@register_kind("name")``, plus one import line in ``kinds/__init__.py`` (the registry).
-Nothing else in the code base names kinds: the evaluator, the Serve workers, the pretrain
-CLI's choices and the loader's ``require`` all ask the registry.
+Nothing else in the code base names kinds: task definitions (``tasks/registry.py``), the
+evaluator, the Serve workers and the OpenAPI schema, and ``omnicodec pretrain task`` all ask
+the registry (``get_kind``, ``KINDS``).
 
-A kind turns a frozen network's raw OUTPUT (what ``forward`` returns: logits, a mask map,
-detections) into a PREDICTION (``predict_output``), scores predictions (``make_metric`` /
-``update``), computes a label loss from outputs (``output_loss``, for networks users bring)
-and renders predictions as the JSON a Serve response carries (``response`` with its
-OpenAPI ``response_schema``) and as a picture for reports (``draw``).
+A kind declares its metrics as class attributes (``metric`` with labels, ``label_free_metric``
+without, ``higher_is_better``), the shard members its labels live in (``needs``, checked per
+sample by ``has_labels``, so evaluation scores label-free rather than against nothing),
+``class_ids`` and ``bootstrap_cost``. Its methods build the kind's own trainable network
+(``build``, None where it has none), turn a frozen network's raw OUTPUT (what ``forward``
+returns: logits, a mask map, detections) into a PREDICTION (``predict_output``), compute a
+label loss from outputs (``output_loss``; both for networks users bring), score predictions
+(``make_metric``, ``primary``), and render predictions as the JSON a Serve response carries
+(``response`` with its OpenAPI ``response_schema``) and as a picture for reports (``draw``).
 """
 
 from __future__ import annotations
