@@ -1,5 +1,9 @@
 """OmniCodec: a frozen CompressAI codec with a shared S-Adaptor and per-task T-Adaptors.
 
+The method is that of "All-in-One Transferring Image Compression from Human Perception to
+Multi-Machine Perception" (Zhao et al., 2025, arXiv:2504.12997): one frozen human codec, one
+bitstream, many machine tasks.
+
     x --g_a + S-Adaptors--> y --entropy code (frozen)--> ONE bitstream
     bitstream --entropy decode ONCE--> y_hat --g_s + T-Adaptors[task]--> x_hat[task]
 
