@@ -179,7 +179,7 @@ def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(tmp_pa
     config ship in zoo/), against the frozen codec it adapts, on held-out scenes built here.
     Every number comes from real bytes; "equal bpp" interpolates the frozen codec's
     operational curve at our measured rate. (A budget small enough to train inside the suite
-    beat it on cls and seg but not reliably on det: see README, "Limits and honest notes".)"""
+    beat it on cls and seg but not reliably on det: see docs/results.md, "Limits and honest notes".)"""
     from omnicodec.eval.evaluate import build_systems, run_evaluation
     from omnicodec.jobs.cli_jobs import split_shards
 
