@@ -122,3 +122,31 @@ def browser():
 def random_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     return torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32))
+
+
+@pytest.fixture
+def throwaway(tmp_path, monkeypatch):
+    """``throwaway(registry, name, source)``: a registry member added the way a user adds one,
+    as one new file (``source``, written into tmp_path and imported) plus one registry line
+    (the import, whose decorator registers it, or, for a lazy registry, an ``add`` of
+    ``"module:attr"``); the member and the module are forgotten after the test."""
+    import importlib
+    import sys
+    import textwrap
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    added = []
+
+    def add(registry, name: str, source: str, lazy_attr: str | None = None):
+        module = f"throwaway_{name.replace('-', '_')}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        added.append((registry, name, module))
+        if lazy_attr:
+            registry.add(name, f"{module}:{lazy_attr}")
+            return registry.get(name)
+        return importlib.import_module(module)
+
+    yield add
+    for registry, name, module in added:
+        registry.remove(name)
+        sys.modules.pop(module, None)

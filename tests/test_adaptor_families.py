@@ -66,3 +66,31 @@ def test_checkpoints_made_before_families_existed_keep_their_fingerprints():
     is re-derived and checked on load) and stay the default family."""
     model = OmniCodec.from_checkpoint("zoo:adaptors-demo")
     assert model.adaptors.config.family == "spectral"
+
+
+def test_a_family_is_one_file_plus_one_registry_line_and_keeps_the_contract(throwaway, tmp_path, photo):
+    """The acceptance of the registry: a throwaway family from one new file (imported: its
+    decorator is the registry line) is accepted by config parsing and passes the contract."""
+    from omnicodec.adaptors import FAMILIES
+
+    throwaway(FAMILIES, "gated", '''
+        from torch import nn
+
+        from omnicodec.adaptors.families import FAMILIES, ResidualBottleneck
+
+
+        @FAMILIES.register("gated")
+        class Gated(ResidualBottleneck):
+            """A 1x1 convolution as the frequency branch: the smallest family there is."""
+
+            def build_branch(self, hidden, config):
+                self.gate = nn.Conv2d(hidden, hidden, 1)
+
+            def branch(self, h):
+                return self.gate(h)
+        ''')
+    assert AdaptorConfig.from_dict({"family": "gated"}).family == "gated"
+    test_an_untrained_block_is_an_exact_identity_at_any_size("gated")
+    test_gradients_reach_every_parameter("gated")
+    test_untrained_adaptors_of_every_family_give_the_frozen_codecs_bytes("gated", photo)
+    test_a_checkpoint_records_its_family_and_reloads_the_same_outputs("gated", tmp_path, photo)

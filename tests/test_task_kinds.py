@@ -98,6 +98,48 @@ def test_a_kind_registered_twice_is_refused():
         register_kind("cls")(type("Again", (Classification,), {}))
 
 
+def test_a_kind_with_its_own_network_is_one_file_plus_one_registry_line(throwaway, samples):
+    """The acceptance of the registry: a throwaway kind from one new file (imported: its
+    decorator is the registry line) builds its bundled network and keeps the contract."""
+    throwaway(KINDS, "tinycls", '''
+        import torch.nn.functional as F
+        from torch import nn
+
+        from omnicodec.tasks.kinds.base import KINDS
+        from omnicodec.tasks.kinds.classification import Classification
+        from omnicodec.tasks.networks import TaskNet
+
+
+        class TinyNet(TaskNet):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.conv, self.head = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Linear(8, num_classes)
+
+            def features(self, x):
+                return [self.conv(self.normalize(x))]
+
+            def forward(self, x):
+                return self.head(self.features(x)[0].mean((2, 3)))
+
+            def label_loss(self, x, batch):
+                return F.cross_entropy(self(x), batch["cls"].to(x.device))
+
+            def predict(self, x):
+                return self(x).softmax(-1)
+
+
+        @KINDS.register("tinycls")
+        class TinyClassification(Classification):
+            description = "classification by a network of one convolution"
+
+            def build(self, num_classes, **kwargs):
+                return TinyNet(num_classes)
+        ''')
+    assert get_kind("tinycls").name == "tinycls" and "tinycls" in KINDS.names()
+    assert type(build_task_net("tinycls", NUM_CLASSES)).__name__ == "TinyNet"
+    test_every_kind_keeps_the_contract("tinycls", samples)
+
+
 def test_bring_your_own_segmenter_by_config(tmp_path, samples):
     """A torchvision segmenter built here, its weights saved as safetensors, named by config:
     it predicts, distils named layers and scores label-free against its own clean output."""

@@ -1,7 +1,7 @@
 """The adaptor-family registry (peft's ``register_peft_method`` pattern).
 
 A family is one file in this folder whose block class is decorated with
-``@register_family("name")``, plus one import line in ``adaptors/__init__.py``. A block takes
+``@FAMILIES.register("name")``, plus one import line in ``adaptors/__init__.py``. A block takes
 ``(channels, config)``, maps ``B x C x H x W`` to the same shape for ANY H, W, and is an exact
 identity at init (so untrained adaptors reproduce the frozen codec's bytes). Every registered
 family is held to that contract by ``tests/test_adaptor_families.py``; ``adaptor.family`` in a
@@ -14,27 +14,14 @@ import torch
 from torch import Tensor, nn
 
 from omnicodec.errors import ConfigError
+from omnicodec.registry import Registry
 
-FAMILIES: dict[str, type[nn.Module]] = {}
-
-
-def register_family(name: str):
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in FAMILIES and FAMILIES[name] is not cls:
-            raise ConfigError(f"adaptor family '{name}' is registered twice ({FAMILIES[name].__name__}, {cls.__name__})")
-        FAMILIES[name] = cls
-        cls.family = name
-        return cls
-
-    return wrap
+FAMILIES: Registry[type[nn.Module]] = Registry("adaptor family", error=ConfigError, attr="family")
+register_family = FAMILIES.register
 
 
 def build_adaptor(channels: int, config) -> nn.Module:
-    try:
-        cls = FAMILIES[config.family]
-    except KeyError:
-        raise ConfigError(f"unknown adaptor family '{config.family}' (known: {', '.join(sorted(FAMILIES))})") from None
-    return cls(channels, config)
+    return FAMILIES.get(config.family)(channels, config)
 
 
 class ResidualBottleneck(nn.Module):

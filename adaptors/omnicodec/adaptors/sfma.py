@@ -19,10 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
-from omnicodec.adaptors.families import ResidualBottleneck, register_family
+from omnicodec.adaptors.families import FAMILIES, ResidualBottleneck
 
 
-@register_family("sfma")
+@FAMILIES.register("sfma")
 class FrequencyModulationAdaptor(ResidualBottleneck):
     def __init__(self, channels: int, config: AdaptorConfig | None = None):
         super().__init__(channels, config or AdaptorConfig())

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
-from omnicodec.adaptors.families import ResidualBottleneck, register_family
+from omnicodec.adaptors.families import FAMILIES, ResidualBottleneck
 
 
-@register_family("spectral")
+@FAMILIES.register("spectral")
 class SpectralAdaptor(ResidualBottleneck):
     def __init__(self, channels: int, config: AdaptorConfig | None = None):
         super().__init__(channels, config or AdaptorConfig())

@@ -31,7 +31,7 @@ from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import ADAPTOR_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
 from omnicodec.objective import MultiTaskObjective, TaskTerm
-from omnicodec.tasks.registry import get_task, load_task_net, register_task, task_from_definition
+from omnicodec.tasks.registry import TaskInfo, get_task, load_task_net, register_task, task_from_definition
 
 ADAPTORS_DIR = "adaptors"
 
@@ -50,20 +50,27 @@ class TaskSpec(Config):
 
     @model_validator(mode="after")
     def _known(self) -> TaskSpec:
-        """Bundled names must exist; a definition registers the task in this process (and every
-        Ray worker that parses the config). Errors are ConfigErrors naming the key."""
-        if self.network is None and self.kind is None:
-            get_task(self.name)
-        else:
-            if self.network is None:
-                raise ValueError(f"task '{self.name}': kind needs a network (builder, weights, ...)")
-            register_task(task_from_definition(self.model_dump()))
-        if self.loss == "label" and not get_task(self.name).labelled:
+        """Bundled names must exist and a definition must build a task; validating registers
+        nothing (``register`` does, in each process that runs the job). Errors are ConfigErrors
+        naming the key."""
+        if self.network is None and self.kind is not None:
+            raise ValueError(f"task '{self.name}': kind needs a network (builder, weights, ...)")
+        info = self.info()  # a bundled name must exist; a definition must make a task
+        if self.loss == "label" and not info.labelled:
             raise ValueError(f"task '{self.name}' is label-free (its classes are not the shards' labels): use loss: distill")
         return self
 
+    def info(self) -> TaskInfo:
+        """The bundled task of this name, or the task this definition makes (unregistered)."""
+        return get_task(self.name) if self.network is None else task_from_definition(self.model_dump())
+
+    def register(self) -> None:
+        """Make a task defined here known to this process (``get_task``, ``load_task_net``)."""
+        if self.network is not None:
+            register_task(self.info())
+
     def definition(self) -> dict[str, Any] | None:
-        return get_task(self.name).to_dict() if self.network is not None else None
+        return self.info().to_dict() if self.network is not None else None
 
 
 class ValidationSpec(Config):
@@ -103,12 +110,18 @@ class AdaptorTrainConfig(Config):
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
 
+    def register_tasks(self) -> None:
+        """The tasks this config defines, made known to this process (driver and every worker)."""
+        for t in self.tasks:
+            t.register()
+
     def preflight(self) -> None:
         """Run in the driver before Ray starts (``runner.preflight``): each network a task brings
         is built and run once at its configured layers, so its errors are one line now, not two
         worker tracebacks a minute later with a run folder left behind."""
         from omnicodec.tasks.byo import check_network
 
+        self.register_tasks()
         for t in self.tasks:
             if t.network is not None:
                 check_network(t.name, self.data.crop or 64)
@@ -142,6 +155,7 @@ class AdaptorTrainJob(Job):
 
     def setup(self) -> None:
         cfg = self.config
+        cfg.register_tasks()
         self.device = self.worker_device()
         model = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor)
         model.adaptors.s.requires_grad_(cfg.train_s_adaptor)

@@ -104,6 +104,7 @@ class CodecPretrainJob(Job):
             from omnicodec.objective import TaskTerm
             from omnicodec.tasks.registry import load_task_net
 
+            cfg.task.register()
             self.task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss)
 
     def batches(self, segment: int) -> Iterator[Any]:

@@ -18,7 +18,6 @@ same weights.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import random
@@ -36,18 +35,18 @@ from omnicodec import storage
 from omnicodec.config import Config
 from omnicodec.errors import ConfigError, DataError
 from omnicodec.jobs.specs import OptimSpec, RunSpec
+from omnicodec.registry import Registry
 
-JOBS = {
-    "codec": "omnicodec.jobs.codec_job:CodecPretrainJob",
-    "task": "omnicodec.jobs.task_job:TaskPretrainJob",
-    "adaptors": "omnicodec.jobs.adaptor_job:AdaptorTrainJob",
-}
+# the registry: one line per job; lazy, as each job module imports what it trains
+JOBS: Registry[type[Job]] = Registry("training job", error=ConfigError, lazy=True)
+JOBS.add("codec", "omnicodec.jobs.codec_job:CodecPretrainJob")
+JOBS.add("task", "omnicodec.jobs.task_job:TaskPretrainJob")
+JOBS.add("adaptors", "omnicodec.jobs.adaptor_job:AdaptorTrainJob")
 STATE_FILE = "trainer_state.pt"
 
 
 def job_class(kind: str) -> type[Job]:
-    module, _, name = JOBS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    return JOBS.get(kind)
 
 
 class Job:

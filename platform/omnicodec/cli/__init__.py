@@ -1,8 +1,8 @@
 """``omnicodec``: one command line for data, training, evaluation, coding and serving.
 
 One module per subcommand (``omnicodec/cli/<command>.py``), each with ``register(sub)``
-adding its parser and handler; a new subcommand is one file plus one entry in
-``SUBCOMMANDS``. Every ``--help`` says what the command does, what it reads and writes,
+adding its parser and handler; a new subcommand is one file plus one line adding it to
+the ``SUBCOMMANDS`` registry. Every ``--help`` says what the command does, what it reads and writes,
 and gives an example. User errors (bad files, configs, bitstreams) print one line and exit
 2; handlers import their heavy dependencies lazily so ``--help`` stays instant.
 """
@@ -10,18 +10,31 @@ and gives an example. User errors (bad files, configs, bitstreams) print one lin
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from omnicodec import __version__
 from omnicodec.cli._common import formatter
 from omnicodec.errors import OmnicodecError
+from omnicodec.registry import Registry
 
-# the order `omnicodec --help` lists them in
-SUBCOMMANDS = ("data", "pretrain", "train", "sweep", "eval", "encode", "decode", "info", "zoo",
-               "serve", "client", "submit", "demo")
+# the registry, in the order `omnicodec --help` lists them: each member is the module's
+# ``register(sub)``, imported when the parser is built (modules import their handlers' needs lazily)
+SUBCOMMANDS: Registry[Callable[[argparse._SubParsersAction], None]] = Registry("subcommand", lazy=True)
+SUBCOMMANDS.add("data", "omnicodec.cli.data:register")
+SUBCOMMANDS.add("pretrain", "omnicodec.cli.pretrain:register")
+SUBCOMMANDS.add("train", "omnicodec.cli.train:register")
+SUBCOMMANDS.add("sweep", "omnicodec.cli.sweep:register")
+SUBCOMMANDS.add("eval", "omnicodec.cli.eval:register")
+SUBCOMMANDS.add("encode", "omnicodec.cli.encode:register")
+SUBCOMMANDS.add("decode", "omnicodec.cli.decode:register")
+SUBCOMMANDS.add("info", "omnicodec.cli.info:register")
+SUBCOMMANDS.add("zoo", "omnicodec.cli.zoo:register")
+SUBCOMMANDS.add("serve", "omnicodec.cli.serve:register")
+SUBCOMMANDS.add("client", "omnicodec.cli.client:register")
+SUBCOMMANDS.add("submit", "omnicodec.cli.submit:register")
+SUBCOMMANDS.add("demo", "omnicodec.cli.demo:register")
 
 EPILOG = """\
 the pipeline, end to end:
@@ -46,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "(default: they go to a log file whose path is printed)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"omnicodec.cli.{name}").register(sub)
+        SUBCOMMANDS.get(name)(sub)
     return p
 
 

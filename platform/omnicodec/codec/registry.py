@@ -25,6 +25,7 @@ from omnicodec.codec.fingerprint import codec_fingerprint
 from omnicodec.codec.latent import LatentCodec
 from omnicodec.config import Config
 from omnicodec.errors import CheckpointError, OmnicodecError
+from omnicodec.registry import Registry
 
 # Channel sizes (N, M) of the bundled small codecs: a quarter of CompressAI's low-rate
 # mbt2018-mean (128, 192) in compute, so that pretraining and adaptor training fit a
@@ -58,56 +59,51 @@ class Architecture:
 
 
 _GDN_TAPS = (1, 3, 5)
-ARCHITECTURES: dict[str, Architecture] = {
-    a.name: a
-    for a in [
-        Architecture(
-            "bmshj2018-hyperprior", ScaleHyperprior, ZOO_SIZES["bmshj2018-hyperprior"],
-            _GDN_TAPS, _GDN_TAPS, zoo_name="bmshj2018-hyperprior",
-            description="Balle et al. 2018 scale hyperprior",
-        ),
-        Architecture(
-            "mbt2018-mean", MeanScaleHyperprior, ZOO_SIZES["mbt2018-mean"],
-            _GDN_TAPS, _GDN_TAPS, zoo_name="mbt2018-mean",
-            description="Minnen et al. 2018 mean-scale hyperprior (the default)",
-        ),
-        Architecture(
-            "cheng2020-anchor", Cheng2020Anchor, ZOO_SIZES["cheng2020-anchor"],
-            (1, 3, 5), (2, 4, 6), zoo_name="cheng2020-anchor",
-            description="Cheng et al. 2020 anchor (residual blocks, autoregressive context)",
-        ),
-        Architecture(
-            "mbt2018-mean-small", MeanScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
-            _GDN_TAPS, _GDN_TAPS, bundled=True,
-            description=f"mbt2018-mean at N,M={SMALL_SIZES}, weights bundled (trained offline here)",
-        ),
-        Architecture(
-            "mbt2018-mean-photo", MeanScaleHyperprior, {q: PHOTO_SIZES for q in range(1, 9)},
-            _GDN_TAPS, _GDN_TAPS, bundled=True,
-            description=f"mbt2018-mean at CompressAI's N,M={PHOTO_SIZES}, weights bundled (trained here on "
-                        "the real-photo corpus, stored as fp16 parameters that load to the same fp32 values)",
-        ),
-        Architecture(
-            "bmshj2018-hyperprior-small", ScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
-            _GDN_TAPS, _GDN_TAPS,
-            description=f"bmshj2018-hyperprior at N,M={SMALL_SIZES} (for tests and pretraining)",
-        ),
-        Architecture(
-            "cheng2020-anchor-small", Cheng2020Anchor, {q: (SMALL_SIZES[0],) for q in range(1, 9)},
-            (1, 3, 5), (2, 4, 6),
-            description=f"cheng2020-anchor at N={SMALL_SIZES[0]} (for tests and pretraining)",
-        ),
-    ]
-}
+# the registry: one ``add`` per architecture (a new one is one more Architecture below)
+ARCHITECTURES: Registry[Architecture] = Registry("codec architecture")
+for _arch in [
+    Architecture(
+        "bmshj2018-hyperprior", ScaleHyperprior, ZOO_SIZES["bmshj2018-hyperprior"],
+        _GDN_TAPS, _GDN_TAPS, zoo_name="bmshj2018-hyperprior",
+        description="Balle et al. 2018 scale hyperprior",
+    ),
+    Architecture(
+        "mbt2018-mean", MeanScaleHyperprior, ZOO_SIZES["mbt2018-mean"],
+        _GDN_TAPS, _GDN_TAPS, zoo_name="mbt2018-mean",
+        description="Minnen et al. 2018 mean-scale hyperprior (the default)",
+    ),
+    Architecture(
+        "cheng2020-anchor", Cheng2020Anchor, ZOO_SIZES["cheng2020-anchor"],
+        (1, 3, 5), (2, 4, 6), zoo_name="cheng2020-anchor",
+        description="Cheng et al. 2020 anchor (residual blocks, autoregressive context)",
+    ),
+    Architecture(
+        "mbt2018-mean-small", MeanScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
+        _GDN_TAPS, _GDN_TAPS, bundled=True,
+        description=f"mbt2018-mean at N,M={SMALL_SIZES}, weights bundled (trained offline here)",
+    ),
+    Architecture(
+        "mbt2018-mean-photo", MeanScaleHyperprior, {q: PHOTO_SIZES for q in range(1, 9)},
+        _GDN_TAPS, _GDN_TAPS, bundled=True,
+        description=f"mbt2018-mean at CompressAI's N,M={PHOTO_SIZES}, weights bundled (trained here on "
+                    "the real-photo corpus, stored as fp16 parameters that load to the same fp32 values)",
+    ),
+    Architecture(
+        "bmshj2018-hyperprior-small", ScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
+        _GDN_TAPS, _GDN_TAPS,
+        description=f"bmshj2018-hyperprior at N,M={SMALL_SIZES} (for tests and pretraining)",
+    ),
+    Architecture(
+        "cheng2020-anchor-small", Cheng2020Anchor, {q: (SMALL_SIZES[0],) for q in range(1, 9)},
+        (1, 3, 5), (2, 4, 6),
+        description=f"cheng2020-anchor at N={SMALL_SIZES[0]} (for tests and pretraining)",
+    ),
+]:
+    ARCHITECTURES.add(_arch.name, _arch)
 
 
 def get_architecture(name: str) -> Architecture:
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        raise OmnicodecError(
-            f"unknown codec architecture '{name}' (known: {', '.join(ARCHITECTURES)})"
-        ) from None
+    return ARCHITECTURES.get(name)
 
 
 class CodecSpec(Config):

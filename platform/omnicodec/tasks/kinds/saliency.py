@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import ProbabilityMapKind, TaskMetric, register_kind
+from omnicodec.tasks.kinds.base import KINDS, ProbabilityMapKind, TaskMetric
 from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
 BETA2 = 0.3
@@ -66,7 +66,7 @@ class _MaxF(TaskMetric):
         return np.array([curves[row].mean(0).max() for row in idx])
 
 
-@register_kind("sal")
+@KINDS.register("sal")
 class Saliency(ProbabilityMapKind):
     metric = "maxf"
     label_free_metric = "maxf"  # against the clean map thresholded at 0.5

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import PALETTE, TaskKind, TaskMetric, overlay, register_kind
+from omnicodec.tasks.kinds.base import KINDS, PALETTE, TaskKind, TaskMetric, overlay
 from omnicodec.tasks.metrics import MeanIoU
 from omnicodec.tasks.rle import rle_encode
 
@@ -51,7 +51,7 @@ MASK_SCHEMA = {"type": "object", "required": ["height", "width", "format"], "pro
     "counts": {"type": "array", "items": {"type": "integer"}, "description": "[value, run, value, run, ...] row-major"}}}
 
 
-@register_kind("seg")
+@KINDS.register("seg")
 class Segmentation(TaskKind):
     metric = "miou"
     needs = ("seg.png",)
