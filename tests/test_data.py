@@ -346,3 +346,61 @@ def test_converter_errors_name_the_file(tmp_path):
     (tmp_path / "ann.json").write_text("{not json")
     assert main(["data", "convert", "--from", "coco", "--images", str(tmp_path), "--annotations",
                  str(tmp_path / "ann.json"), "--out", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.parametrize("name", __import__("omnicodec.data.converters", fromlist=["CONVERTERS"]).CONVERTERS.names())
+def test_every_converter_is_a_choice_with_its_usage_and_flags_in_help(name, capsys):
+    from omnicodec.data.converters import CONVERTERS, Converter
+
+    conv = CONVERTERS.get(name)
+    assert issubclass(conv, Converter) and conv.usage.startswith(f"{name}: ")
+    with pytest.raises(SystemExit):
+        main(["data", "convert", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert name in out.split("{")[1].split("}")[0].split(",") and " ".join(conv.usage.split()) in out
+    for flag, kw in conv.flags.items():
+        assert f"{flag} " in out and kw["help"] in out
+    assert main(["data", "convert", "--from", name, "--out", "/nonexistent/x"] +
+                [a for f in conv.flags for a in (f, "/nonexistent/y")]) == 2  # parsed; refused by the converter
+
+
+def test_a_converter_is_one_file_plus_one_registry_line(throwaway, tmp_path, capsys):
+    """The acceptance of the registry: a throwaway converter (one new file, imported: its
+    decorator is the registry line) is a --from choice with its own flag and converts."""
+    from omnicodec.data.converters import CONVERTERS
+
+    throwaway(CONVERTERS, "flat", '''
+        import os
+
+        from omnicodec.data.converters.base import CONVERTERS, Converter, image_member, need, sink
+        from omnicodec.errors import DataError
+
+
+        @CONVERTERS.register("flat")
+        class Flat(Converter):
+            usage = "flat: --flat-dir DIR of unlabelled images."
+            flags = {"--flat-dir": {"help": "folder of images"}}
+
+            @staticmethod
+            def convert(options, out, prefix, maxcount, test_fraction):
+                from omnicodec.data.shards import write_card
+
+                folder, names = need(options, "--flat-dir"), []
+                if not os.path.isdir(folder):
+                    raise DataError(f"{folder}: not a folder")
+                with sink(out, prefix, maxcount, test_fraction) as shards:
+                    for i, f in enumerate(sorted(os.listdir(folder))):
+                        ext, data, _ = image_member(os.path.join(folder, f))
+                        shards.write({"__key__": f"{prefix}-{i:07d}", ext: data})
+                        names.append(f)
+                card = {"kind": "flat", "count": len(names)}
+                write_card(out, card)
+                return card
+        ''')
+    test_every_converter_is_a_choice_with_its_usage_and_flags_in_help("flat", capsys)
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 16), (i * 50, 100, 0)).save(tmp_path / "in" / f"{i}.png")
+    assert main(["data", "convert", "--from", "flat", "--flat-dir", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 3
+    assert len(list(iter_samples(str(tmp_path / "out")))) == 3

@@ -61,17 +61,16 @@ def _add_photos(dsub: argparse._SubParsersAction) -> None:
 
 
 def _add_convert(dsub: argparse._SubParsersAction) -> None:
+    """The converters' registry makes ``--from``'s choices, the description and each one's flags."""
+    from omnicodec.data.converters import CONVERTERS, add_flags, describe
+
     s = add_command(dsub, "convert", "convert an image folder, COCO or PASCAL-Context dataset to shards",
-                    "imagefolder: ROOT/<class>/*.jpg.  coco: --images DIR --annotations instances.json.\n"
-                    "pascal-context: ROOT/JPEGImages + ROOT/<labels dir>/*.png (class-id masks).\n\n"
+                    describe() + "\n\n"
                     "example: omnicodec data convert --from coco --images val2017 --annotations ann.json --out shards/\n"
                     "         omnicodec data convert --from imagefolder --root photos/ --out shards/ --test-fraction 0.2",
                     _convert)
-    s.add_argument("--from", dest="fmt", required=True, choices=["imagefolder", "coco", "pascal-context"])
-    s.add_argument("--root", help="dataset root (imagefolder, pascal-context)")
-    s.add_argument("--images", help="image folder (coco)")
-    s.add_argument("--annotations", help="instances JSON (coco)")
-    s.add_argument("--labels", default="SegmentationClassContext", help="mask folder under ROOT (pascal-context)")
+    s.add_argument("--from", dest="fmt", required=True, choices=CONVERTERS.names())
+    add_flags(s)
     s.add_argument("--out", required=True)
     s.add_argument("--prefix", default="data")
     s.add_argument("--maxcount", type=int, default=100)
@@ -103,10 +102,9 @@ def _photos(a: argparse.Namespace) -> None:
 
 
 def _convert(a: argparse.Namespace) -> None:
-    from omnicodec.data.convert import convert
+    from omnicodec.data.converters import convert
 
-    card = convert(a.fmt, out=a.out, root=a.root, images=a.images, annotations=a.annotations,
-                   labels=a.labels, prefix=a.prefix, maxcount=a.maxcount, test_fraction=a.test_fraction,
+    card = convert(a.fmt, a.out, vars(a), prefix=a.prefix, maxcount=a.maxcount, test_fraction=a.test_fraction,
                    overwrite=a.overwrite)
     print(json.dumps(card, indent=1))
 

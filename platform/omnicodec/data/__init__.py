@@ -5,7 +5,7 @@
   a fixed held-out split).
 - ``scenes``: copy-paste scenes with class, mask and box labels (``omnicodec data scenes``);
   ``photos``: codec pretraining crops and the Kodak-like test set (``omnicodec data photos``);
-  ``convert``: image folders, COCO and PASCAL-Context to shards (``omnicodec data convert``).
+  ``converters``: image folders, COCO and PASCAL-Context to shards, one file each (``omnicodec data convert``).
 - ``samples``: one sample's members and decoded tensors; ``shards``: tar naming, writing and
   reading with errors that name shard and key.
 - ``loader``: the streaming training loader (any local path or fsspec URL, split by node and
