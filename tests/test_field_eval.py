@@ -124,3 +124,19 @@ def test_the_report_renders_in_a_real_browser_with_every_picture(tmp_path, brows
     dom = browser((out / "check.html").as_uri(), str(tmp_path / "report.png"))
     assert 'data-broken="none"' in dom
     assert "<h1>omnicodec evaluation</h1>" in dom and "<h2>Operating points</h2>" in dom and "<td>" in dom
+
+
+def test_a_test_image_over_the_pixel_cap_is_refused_in_one_line_naming_it(tmp_path, capsys):
+    """The codec codes whole images: a huge photo costs minutes and gigabytes, so it is refused
+    before any coding (``sizes.check_pixels``); --max-pixels (or OMNICODEC_MAX_PIXELS) raises the cap."""
+    from omnicodec.sizes import MAX_PIXELS_ENV
+
+    folder = _photo_folder(tmp_path / "my-photos", sizes=((64, 64), (72, 96)))
+    main(["data", "convert", "--from", "imagefolder", "--root", folder, "--out", str(tmp_path / "shards")])
+    capsys.readouterr()
+    assert main(["eval", "--adaptors", "zoo:adaptors-demo", "--data", str(tmp_path / "shards" / "data-*.tar"),
+                 "--out", str(tmp_path / "report"), "--in-process", "--no-records-cache", "--max-pixels", "5000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "96x72 = 6912 pixels exceeds the cap of 5000 pixels" in err[0], err
+    assert ", key 'data-" in err[0] and "--max-pixels or OMNICODEC_MAX_PIXELS" in err[0]
+    assert MAX_PIXELS_ENV not in os.environ  # the flag does not outlive the command

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from omnicodec import storage
 from omnicodec.bitstream import padding_for
 from omnicodec.errors import DataError
+from omnicodec.sizes import MAX_PIXELS_ENV, check_pixels
 
 # Modes whose samples are wider than 8 bits, with the value that maps to white.
 WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
@@ -66,23 +67,28 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy())
 
 
-def decode_image_bytes(data: bytes, name: str = "<bytes>") -> Image.Image:
+def decode_image_bytes(data: bytes, name: str = "<bytes>", limit: int | None = None,
+                       raise_with: str = f"--max-pixels or {MAX_PIXELS_ENV}") -> Image.Image:
     """Image file bytes -> 8-bit RGB (``to_rgb8``); an unreadable file is a ``DataError``
-    naming ``name``. Every image reader goes through here: CLI, client, server, shards."""
+    naming ``name``. Every image reader goes through here: CLI, client, server, shards.
+    ``limit``: a pixel cap checked on the file's header, before the pixels are decoded."""
     try:
         img = Image.open(io.BytesIO(data))
+        if limit is not None:
+            check_pixels(*img.size, name, limit, raise_with)
         img.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"{name}: not a readable image ({type(e).__name__}: {e})") from None
     return to_rgb8(img, name)
 
 
-def load_image(location: str) -> torch.Tensor:
+def load_image(location: str, limit: int | None = None) -> torch.Tensor:
+    """An image file as a tensor; ``limit``: refuse it over that many pixels (``check_pixels``)."""
     try:
         data = storage.read_bytes(location)
     except FileNotFoundError:
         raise DataError(f"{location}: no such image file") from None
-    return to_tensor(decode_image_bytes(data, location), location)
+    return to_tensor(decode_image_bytes(data, location, limit), location)
 
 
 def save_image(x: torch.Tensor, location: str) -> None:

@@ -28,9 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="portable (default where the codec allows; every machine decodes it identically) or "
                         "compressai (byte-identical to CompressAI's compress(); decodes only where the float "
                         "kernels agree)")
+    s.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images of more than N pixels before coding them (default: $OMNICODEC_MAX_PIXELS or "
+                        "16777216 = 4096x4096; the codec codes whole images: a 6000x4000 photo took 76 s and 7.5 GB)")
 
 
 def _encode(a: argparse.Namespace) -> None:
+    from omnicodec.sizes import max_pixels
+
+    limit = a.max_pixels if a.max_pixels is not None else max_pixels()
+    for path in a.images:  # every file's size, from its header, before the codec is even imported
+        _check_size(path, limit)
     from omnicodec import storage
     from omnicodec.cli._coding import build_model, placed
     from omnicodec.images import load_image
@@ -39,9 +47,26 @@ def _encode(a: argparse.Namespace) -> None:
     model.coding = a.coding
     many = len(a.images) > 1 or a.out.endswith(("/", os.sep)) or (not storage.is_url(a.out) and os.path.isdir(a.out))
     for path in a.images:
-        x = load_image(path)
+        x = load_image(path, limit)
         data = model.encode(x).to_bytes()
         target = storage.join(a.out, os.path.splitext(os.path.basename(path))[0] + ".omc") if many else a.out
         storage.write_bytes(target, data)
         h, w = x.shape[-2:]
         print(f"{path} -> {target}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h})")
+
+
+def _check_size(path: str, limit: int) -> None:
+    """Refuse an image over the pixel cap from its header alone, in one line naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    from omnicodec import storage
+    from omnicodec.sizes import check_pixels
+
+    if storage.is_url(path) or not os.path.isfile(path):
+        return  # load_image reads it and says what is wrong (checking the cap too)
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return  # load_image says it is unreadable, naming it
+    check_pixels(*size, path, limit)

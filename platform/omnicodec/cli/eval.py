@@ -47,6 +47,9 @@ def _add_systems(s: argparse.ArgumentParser) -> None:
                         "fine-tuning: one whole codec per task, e.g. from benchmarks/train_finetune.py; repeat for a "
                         "curve)  (repeatable)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
+    s.add_argument("--max-pixels", type=int, metavar="N",
+                   help="refuse test images of more than N pixels, naming them, before any is coded (default: "
+                        "$OMNICODEC_MAX_PIXELS or 16777216 = 4096x4096; the codec codes whole images)")
 
 
 def _add_statistics(s: argparse.ArgumentParser) -> None:
@@ -78,5 +81,15 @@ def _add_execution(s: argparse.ArgumentParser) -> None:
 
 def _eval(a: argparse.Namespace) -> None:
     from omnicodec.jobs.cli_jobs import eval_command
+    from omnicodec.sizes import MAX_PIXELS_ENV
 
-    eval_command(a)
+    previous = os.environ.get(MAX_PIXELS_ENV)
+    if a.max_pixels is not None:  # read where the test set loads, in this process (eval.predict.load_test_set)
+        os.environ[MAX_PIXELS_ENV] = str(a.max_pixels)
+    try:
+        eval_command(a)
+    finally:
+        if previous is None:
+            os.environ.pop(MAX_PIXELS_ENV, None)
+        else:
+            os.environ[MAX_PIXELS_ENV] = previous

@@ -24,11 +24,12 @@ from tqdm import tqdm
 from omnicodec.data.loader import iter_samples
 from omnicodec.data.samples import Sample
 from omnicodec.data.shards import resolve_shards
-from omnicodec.errors import DataError, OmnicodecError
+from omnicodec.errors import OmnicodecError
 from omnicodec.eval.human import msssim
 from omnicodec.eval.systems import System
 from omnicodec.images import psnr
 from omnicodec.model import HUMAN
+from omnicodec.sizes import check_min_side, check_pixels, max_pixels
 from omnicodec.tasks.registry import load_task_net
 
 
@@ -38,9 +39,6 @@ class Chunk:
 
     shard: str
     count: int
-
-
-MIN_SIDE = 32  # EfficientNet-Lite0's body (cls, seg, det) fails on smaller images with a raw torch error
 
 
 def load_test_set(data: str | list[str], limit: int | None = None) -> tuple[list[Sample], list[Chunk]]:
@@ -58,11 +56,11 @@ def load_test_set(data: str | list[str], limit: int | None = None) -> tuple[list
             chunks.append(Chunk(shard, len(got)))
     if not samples:
         raise OmnicodecError(f"{data}: no test samples")
-    for s in samples:
+    limit = max_pixels()
+    for s in samples:  # one line naming the image, not a raw torch error (small) or hours and GBs (huge)
         h, w = s.image.shape[-2:]
-        if min(h, w) < MIN_SIDE:
-            raise DataError(f"shard {s.url}, key '{s.key}': {w}x{h} pixels is too small to evaluate (the task "
-                            f"networks need at least {MIN_SIDE} px a side); drop or enlarge it")
+        check_min_side(w, h, f"shard {s.url}, key '{s.key}'")
+        check_pixels(w, h, f"shard {s.url}, key '{s.key}'", limit)
     return samples, chunks
 
 

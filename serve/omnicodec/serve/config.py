@@ -7,6 +7,7 @@ import os
 from pydantic import Field, model_validator
 
 from omnicodec.config import Config
+from omnicodec.sizes import MAX_PIXELS
 
 
 class AutoscalingSpec(Config):
@@ -66,7 +67,8 @@ class ServeConfig(Config):
     encoder: str | None = Field(None, description="checkpoint whose S-Adaptor serves /v1/encode (default: first task's default)")
     auth: AuthSpec = Field(default_factory=AuthSpec)
     max_request_bytes: int = Field(4 << 20, ge=64)
-    max_image_pixels: int = Field(4096 * 4096, ge=1)
+    max_image_pixels: int = Field(MAX_PIXELS, ge=1, description="images and streams over this many pixels get 413, "
+                                  "checked from their header before any decoding")
     request_timeout_s: float = Field(30.0, gt=0)
     top_k: int = Field(5, ge=1)
     router: RouterSpec = Field(default_factory=RouterSpec)
