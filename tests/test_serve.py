@@ -359,3 +359,63 @@ def test_a_stream_whose_entropy_parameters_differ_gets_422_in_one_line(server, s
     assert err["code"] == "entropy_desync" and "cannot be decoded here" in err["message"]
     assert "\n" not in err["message"]
     assert _post(server, "/v1/analyze", stream[0], tasks="cls").status_code == 200  # and it keeps serving
+
+
+def _png(h: int, w: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _clean_line(message: str) -> bool:
+    return "\n" not in message and "\x1b" not in message and "actor" not in message.lower()
+
+
+def test_images_and_streams_under_32_px_a_side_get_422_in_one_line(server, checkpoints):
+    """A 3x3 image was a 500 carrying a Ray traceback (ANSI codes, actor id); the rule is the
+    evaluator's (``images.MIN_SIDE``). Encoding it is fine: only the task networks need 32 px."""
+    tiny = _png(3, 3)
+    r = _post(server, "/v1/analyze-image", tiny, tasks="cls,seg,det")
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "too_small" and "3x3 pixels is too small" in err["message"] and _clean_line(err["message"])
+    stream = _post(server, "/v1/encode", tiny)
+    assert stream.status_code == 200
+    r = _post(server, "/v1/analyze", stream.content, tasks="det")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "too_small", r.text
+    assert _post(server, "/v1/analyze-image", _png(32, 40), tasks="cls").status_code == 200
+
+
+def test_a_stream_over_the_pixel_cap_gets_413_from_its_header(server, stream):
+    """H x W come from the header: refused with the numbers before any entropy decoding."""
+    big = bytearray(stream[0])
+    big[22:26] = struct.pack(">HH", 5000, 6000)
+    t0 = time.perf_counter()
+    r = _post(server, "/v1/analyze", _recrc(bytes(big)), tasks="cls")
+    assert r.status_code == 413, r.text
+    err = r.json()["error"]
+    assert err["code"] == "too_large" and "6000x5000" in err["message"] and str(4096 * 4096) in err["message"]
+    assert time.perf_counter() - t0 < 5
+    assert _post(server, "/v1/analyze", stream[0], tasks="cls").status_code == 200
+
+
+def test_a_ray_error_is_answered_in_one_clean_line(ray_cluster):
+    """What a 500 says: the replica's exception in one line, without Ray's traceback, ANSI
+    colour codes or actor ids (``core.one_line``)."""
+    import ray
+
+    from omnicodec.serve.core import one_line
+
+    @ray.remote
+    class Failing:
+        def run(self):
+            raise RuntimeError("Given groups=1, weight of size [32, 3, 3, 3], expected input[1, 3, 2, 2]\nmore")
+
+    actor = Failing.remote()
+    with pytest.raises(Exception) as info:
+        ray.get(actor.run.remote())
+    assert "\n" in str(info.value)  # Ray's own text: a traceback
+    line = one_line(info.value)
+    assert line == "RuntimeError: Given groups=1, weight of size [32, 3, 3, 3], expected input[1, 3, 2, 2]"
+    assert _clean_line(line)
+    ray.kill(actor)

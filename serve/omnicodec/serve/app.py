@@ -16,6 +16,8 @@
 
 
 import asyncio
+import logging
+import threading
 from typing import Any
 
 import torch
@@ -25,10 +27,12 @@ from ray import serve
 
 from omnicodec import __version__
 from omnicodec.bitstream import Bitstream
+from omnicodec.serve.cancel import to_thread_cancellable
 from omnicodec.serve.config import ServeConfig
-from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token
+from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token, one_line
 from omnicodec.serve.openapi import mount_docs
 
+log = logging.getLogger("ray.serve")
 MAX_VERSIONS_PER_REPLICA = 3  # adaptor versions a task replica keeps loaded (LRU)
 BINARY_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
     "schema": {"type": "string", "format": "binary"}}}}}
@@ -75,21 +79,29 @@ class TaskDeployment:
         return await asyncio.to_thread(TaskWorker, self.task, self.versions[version], self.top_k, self.device)
 
     async def predict(self, y_hat: torch.Tensor, header: dict[str, Any], seg_format: str = "png") -> dict[str, Any]:
+        """A cancelled call (the router timed out and cancelled it) calls its work off: the batch
+        it is in stops at its next layer once every request of its group is called off."""
         version = serve.get_multiplexed_model_id() or self.default
-        return await self.predict_batch(version, y_hat, header, seg_format)
+        called_off = threading.Event()
+        try:
+            return await self.predict_batch(version, y_hat, header, seg_format, called_off)
+        except asyncio.CancelledError:
+            called_off.set()
+            raise
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def predict_batch(self, versions: list[str], y_hats: list[torch.Tensor], headers: list[dict],
-                            formats: list[str]) -> list[dict[str, Any]]:
+                            formats: list[str], called_off: list[threading.Event]) -> list[dict[str, Any] | None]:
         out: list[Any] = [None] * len(versions)
         groups: dict[tuple[str, str], list[int]] = {}
         for i, key in enumerate(zip(versions, formats)):
             groups.setdefault(key, []).append(i)
         for (version, fmt), idx in groups.items():
             worker = await self.get_worker(version)
-            answers = await asyncio.to_thread(worker.run_batch, [(y_hats[i], headers[i]) for i in idx], fmt)
+            answers = await asyncio.to_thread(worker.run_batch, [(y_hats[i], headers[i]) for i in idx], fmt,
+                                              [called_off[i] for i in idx])
             for i, a in zip(idx, answers):
-                out[i] = {**a, "batch_size": len(versions)}
+                out[i] = None if a is None else {**a, "batch_size": len(versions)}  # None: nobody waits for it
         return out
 
 
@@ -114,8 +126,12 @@ class Router:
         from ray.exceptions import ActorUnavailableError, RayActorError
 
         for attempt in range(TASK_RETRIES + 1):
+            response = self.handles[task].options(multiplexed_model_id=version).predict.remote(y_hat, header, fmt)
             try:
-                return await self.handles[task].options(multiplexed_model_id=version).predict.remote(y_hat, header, fmt)
+                return await response
+            except asyncio.CancelledError:  # timed out here: stop the replica's work too
+                response.cancel()
+                raise
             except (RayActorError, ActorUnavailableError):
                 if attempt == TASK_RETRIES:
                     raise
@@ -161,9 +177,10 @@ class Router:
             stats["status_504"] += 1
             return JSONResponse(ApiError(504, "timeout", f"no answer within {self.config.request_timeout_s} s").body(),
                                 status_code=504)
-        except Exception as e:  # a bug or a dead replica: answer, log, keep serving
+        except Exception as e:  # a bug or a dead replica: answer in one line, log the traceback, keep serving
             stats["status_500"] += 1
-            return JSONResponse(ApiError(500, "internal", f"{type(e).__name__}: {e}").body(), status_code=500)
+            log.exception("%s %s failed", request.method, request.url.path)
+            return JSONResponse(ApiError(500, "internal", one_line(e)).body(), status_code=500)
 
     @api.post("/v1/analyze", openapi_extra=_analyze_openapi(),
               summary="Analyze one bitstream: decode the latent once, run each requested task")
@@ -179,7 +196,7 @@ class Router:
     @api.post("/v1/encode", openapi_extra=BINARY_BODY, summary="Encode an image (PNG/JPEG bytes) into a bitstream")
     async def encode(self, request: Request) -> Response:
         async def work(body: bytes) -> bytes:
-            return await asyncio.to_thread(self.core.encode_image, body)
+            return await to_thread_cancellable(self.core.encode_image, body)
         return await self._handle(request, work)
 
     @api.post("/v1/analyze-image", openapi_extra=BINARY_BODY, summary="Encode on the server, then analyze")
@@ -187,7 +204,7 @@ class Router:
                             seg_format: str = Query("png")) -> Response:
         async def work(body: bytes) -> dict:
             self.core.parse_tasks(self._tasks(tasks))  # fail fast before spending an encode
-            data = await asyncio.to_thread(self.core.encode_image, body)
+            data = await to_thread_cancellable(self.core.encode_image, body, True)
             return await self.core.analyze(data, self._tasks(tasks), self._call, seg_format)
         return await self._handle(request, work)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
+import re
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +26,9 @@ from omnicodec.codec.fingerprint import short_fingerprint
 from omnicodec.errors import BitstreamError, DataError, EntropyDesync, StreamMismatch
 from omnicodec.images import decode_image_bytes, to_tensor
 from omnicodec.model import OmniCodec
+from omnicodec.serve.cancel import Cancelled, make_cancellable, stopping_when
 from omnicodec.serve.config import ServeConfig
+from omnicodec.sizes import check_min_side, check_pixels
 from omnicodec.tasks.registry import get_task, load_task_net, register_from_metadata
 from omnicodec.tasks.rle import rle_decode, rle_encode  # noqa: F401 - re-exported for clients
 
@@ -37,6 +42,22 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message}}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_IDS = re.compile(r"\b[0-9a-f]{16,}\b")  # Ray's actor, task and node ids
+
+
+def one_line(e: BaseException) -> str:
+    """A 500's message: the failing code's exception in one line. A task replica's error
+    reaches the router as Ray's ``RayTaskError``, whose text is the replica's traceback with
+    ANSI colour codes and the actor's id; its ``cause`` is the exception that was raised."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, BaseException):
+        e = cause
+    lines = [line.strip() for line in _ANSI.sub("", str(e)).splitlines() if line.strip()]
+    text = _IDS.sub("<id>", lines[0] if lines else "")
+    return f"{type(e).__name__}: {text}"[:500] if text else type(e).__name__
 
 
 def check_token(expected: str | None, header: str | None) -> None:
@@ -59,24 +80,33 @@ class TaskWorker:
         self.task, self.info = task, get_task(task)
         if task not in self.model.tasks:
             raise ValueError(f"{checkpoint} has no T-Adaptors for task '{task}' (has {self.model.tasks})")
-        self.net = load_task_net(task).to(device)
+        self.net = make_cancellable(load_task_net(task).to(device))
+        make_cancellable(self.model)  # a timed-out request's g_s and network stop within a layer
         self.top_k = top_k
         self.classes = self.info.resolved_classes()[1]
 
     @torch.no_grad()
-    def run_batch(self, items: list[tuple[torch.Tensor, dict[str, Any]]], seg_format: str = "png") -> list[dict[str, Any]]:
-        """Latents of equal shape are decoded together (Serve batches concurrent requests)."""
+    def run_batch(self, items: list[tuple[torch.Tensor, dict[str, Any]]], seg_format: str = "png",
+                  called_off: list[threading.Event] | None = None) -> list[dict[str, Any] | None]:
+        """Latents of equal shape are decoded together (Serve batches concurrent requests).
+        ``called_off[i]`` set: request i's caller is gone; a group whose callers are all gone
+        stops at its next layer and answers None (``cancel.py``)."""
         results: list[dict[str, Any] | None] = [None] * len(items)
         groups: dict[tuple, list[int]] = {}
         for i, (y_hat, _) in enumerate(items):
             groups.setdefault(tuple(y_hat.shape), []).append(i)
         for idx in groups.values():
-            y = torch.cat([items[i][0] for i in idx]).to(self.model.device)
-            x_hat = self.model.synthesis(y, self.task).clamp_(0, 1)
-            for j, i in enumerate(idx):
-                h, w = items[i][1]["height"], items[i][1]["width"]
-                results[i] = self.predict(torch.nan_to_num(x_hat[j : j + 1, :, :h, :w]), seg_format)
-        return results  # type: ignore[return-value]
+            gone = [called_off[i] for i in idx] if called_off else []
+            try:
+                with stopping_when(lambda gone=gone: bool(gone) and all(e.is_set() for e in gone)):
+                    y = torch.cat([items[i][0] for i in idx]).to(self.model.device)
+                    x_hat = self.model.synthesis(y, self.task).clamp_(0, 1)
+                    for j, i in enumerate(idx):
+                        h, w = items[i][1]["height"], items[i][1]["width"]
+                        results[i] = self.predict(torch.nan_to_num(x_hat[j : j + 1, :, :h, :w]), seg_format)
+            except Cancelled:
+                continue
+        return results
 
     def predict(self, x: torch.Tensor, seg_format: str = "png") -> dict[str, Any]:
         """The task kind renders the prediction (``TaskKind.response``)."""
@@ -108,7 +138,7 @@ class RouterCore:
                 self.versions[task][version] = short_fingerprint(meta["s_fingerprint"]).hex()
         if len(codec_fps) != 1:
             raise ValueError(f"all served adaptors must share one codec; found {len(codec_fps)} fingerprints")
-        self.encoder = OmniCodec.from_checkpoint(config.encoder_checkpoint())
+        self.encoder = make_cancellable(OmniCodec.from_checkpoint(config.encoder_checkpoint()))
         if self.encoder.codec.fingerprint not in codec_fps:
             raise ValueError("the encoder's codec differs from the tasks' codec")
         self.stats: Counter = Counter()
@@ -139,6 +169,7 @@ class RouterCore:
             stream = Bitstream.from_bytes(body)
         except BitstreamError as e:
             raise ApiError(400, "malformed_bitstream", str(e)) from None
+        self.check_size(stream.width, stream.height, "stream", for_tasks=True)
         for task, version in tasks:
             if stream.adaptor_fp.hex() != self.versions[task][version]:
                 raise ApiError(409, "adaptor_mismatch",
@@ -184,14 +215,33 @@ class RouterCore:
             "latent_decodes": 1,
         }
 
-    def encode_image(self, body: bytes) -> bytes:
+    def check_size(self, width: int, height: int, what: str, for_tasks: bool) -> None:
+        """Over ``max_image_pixels``: 413 (the work grows with the area); under 32 px a side
+        where task networks will run: 422 (the evaluator's rule, ``images.MIN_SIDE``)."""
+        try:
+            check_pixels(width, height, what, self.config.max_image_pixels, "max_image_pixels in the serve config")
+        except DataError as e:
+            raise ApiError(413, "too_large", str(e)) from None
+        if for_tasks:
+            try:
+                check_min_side(width, height, what, "to analyze")
+            except DataError as e:
+                raise ApiError(422, "too_small", str(e)) from None
+
+    def encode_image(self, body: bytes, for_tasks: bool = False) -> bytes:
+        """An image request's bytes -> a bitstream; its size is checked from the file's header,
+        before the pixels are decoded."""
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(body)) as probe:
+                self.check_size(*probe.size, "image", for_tasks)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            pass  # unreadable: decode_image_bytes says so below
         try:
             img = decode_image_bytes(body, "request body")
         except DataError as e:
             raise ApiError(400, "bad_image", str(e)) from None
-        if img.size[0] * img.size[1] > self.config.max_image_pixels:
-            raise ApiError(413, "too_large", f"image of {img.size[0]}x{img.size[1]} pixels exceeds "
-                                             f"{self.config.max_image_pixels}")
         self.stats["encodes"] += 1
         return self.encoder.encode(to_tensor(img)).to_bytes()
 
