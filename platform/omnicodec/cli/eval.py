@@ -6,6 +6,7 @@ import argparse
 import os
 
 from omnicodec.cli._common import HOME, add_command
+from omnicodec.eval.systems import baseline_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,11 +42,7 @@ def _add_systems(s: argparse.ArgumentParser) -> None:
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
-                   help="frozen:ARCH:Q1,Q2,...  jpeg:Q1,Q2,...  webp:Q1,Q2,...  single:TASK=RUN_OR_CKPT,...[@LABEL] "
-                        "(one per-task point; repeat for a curve)  adaptors:NAME=RUN_OR_CKPT,... (a baseline curve "
-                        "of other adaptor sets, e.g. trained shorter)  finetuned:TASK=CODEC_WEIGHTS,...[@LABEL] (full "
-                        "fine-tuning: one whole codec per task, e.g. from benchmarks/train_finetune.py; repeat for a "
-                        "curve)  (repeatable)")
+                   help=baseline_help())  # each system kind's own form (omnicodec.eval.systems)
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--max-pixels", type=int, metavar="N",
                    help="refuse test images of more than N pixels, naming them, before any is coded (default: "

@@ -9,7 +9,6 @@ original images, giving the clean ceiling and the references for label-free agre
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
@@ -22,17 +21,8 @@ from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process, widen
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_rate, delta_m, rate_at_value, value_at_rate
-from omnicodec.eval.systems import (
-    AllInOne,
-    FrozenCodec,
-    Jpeg,
-    Original,
-    PerTaskAdaptors,
-    PerTaskCodecs,
-    System,
-    WebP,
-    finetuned_codecs,
-)
+from omnicodec.eval.systems import AllInOne, Context, Original, System, build_baselines
+from omnicodec.eval.systems.adaptors import short_label
 from omnicodec.eval.tasks import TaskScorer, note_uninformative, scoring_plan
 from omnicodec.model import OmniCodec
 
@@ -368,15 +358,11 @@ def data_provenance(data: str | list[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- CLI
 def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None, storage_root: str,
                   jpeg: tuple[int, ...] = DEFAULT_JPEG) -> tuple[list[System], list[str]]:
-    """``adaptor_ckpts``: (label, checkpoint). Baseline specs: ``frozen:ARCH:Q1,Q2``,
-    ``jpeg:Q1,Q2``, ``webp:Q1,Q2``, ``single:TASK=RUN_OR_CKPT,...[@LABEL]`` (repeat it: the points
-    form one per-task curve), ``adaptors:NAME=RUN_OR_CKPT,...`` (other adaptor sets as a baseline
-    curve called NAME, e.g. the same method trained shorter), ``finetuned:TASK=CODEC_WEIGHTS,...[@LABEL]``
-    (full fine-tuning: one whole codec per task, of the adaptors' architecture and quality; repeat
-    it for a curve). Default baselines: the frozen codec at every bundled quality of the
-    adaptors' architecture, and JPEG."""
+    """``adaptor_ckpts``: (label, checkpoint). Baseline specs ``KIND:...``, each parsed by its
+    system kind (``omnicodec.eval.systems``: ``frozen:ARCH:Q1,Q2``, ``jpeg:Q1,Q2``, ``single:...``,
+    ``adaptors:NAME=...``, ``finetuned:...``, ...). Default baselines: the frozen codec at every
+    bundled quality of the adaptors' architecture, and JPEG."""
     from omnicodec import zoo
-    from omnicodec.codec import CodecSpec, load_codec
 
     systems: list[System] = []
     tasks: list[str] | None = None
@@ -394,52 +380,8 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
         qualities = sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
         baselines = ([f"frozen:{arch}:{','.join(map(str, qualities))}"] if qualities else []) + \
                     [f"jpeg:{','.join(map(str, jpeg))}"]
-    for spec in baselines:
-        kind, _, rest = spec.partition(":")
-        if kind == "frozen":
-            a, _, qs = rest.rpartition(":")
-            for q in qs.split(","):
-                codec = load_codec(CodecSpec(arch=a, quality=int(q)))
-                systems.append(FrozenCodec(OmniCodec(codec, with_adaptors=False), f"q{q}"))
-        elif kind in ("jpeg", "webp"):
-            systems.extend((Jpeg if kind == "jpeg" else WebP)(int(q)) for q in rest.split(","))
-        elif kind == "adaptors":
-            name, _, body = rest.partition("=")
-            if not name or not body:
-                raise OmnicodecError(f"--baseline {spec}: expected adaptors:NAME=RUN_OR_CKPT,...")
-            for where in body.split(","):
-                source = _resolve(where, storage_root)
-                model = OmniCodec.from_checkpoint(source)
-                if model.tasks != tasks:
-                    raise OmnicodecError(f"--baseline {spec}: {where} has tasks {model.tasks}, the adaptors {tasks}")
-                systems.append(AllInOne(model, short_label(where), name=name, source=source))
-        elif kind == "single":
-            sources, label = _per_task_sources(spec, rest, tasks, lambda w: _resolve(w, storage_root))
-            models = {t: OmniCodec.from_checkpoint(c) for t, c in sources.items()}
-            systems.append(PerTaskAdaptors(models, label, sources=sources))
-        elif kind == "finetuned":
-            sources, label = _per_task_sources(spec, rest, tasks, os.path.abspath)
-            models = finetuned_codecs(arch, quality, sources)
-            systems.append(PerTaskCodecs(models, label, sources=sources))
-        else:
-            raise OmnicodecError(f"--baseline {spec}: expected frozen:ARCH:Q,..., jpeg:Q,..., webp:Q,..., "
-                                 "single:TASK=RUN,..., adaptors:NAME=RUN,... or finetuned:TASK=WEIGHTS,...")
+    systems += build_baselines(baselines, Context(tasks, arch, quality, lambda w: _resolve(w, storage_root)))
     return systems, tasks
-
-
-def _per_task_sources(spec: str, rest: str, tasks: list[str], locate) -> tuple[dict[str, str], str]:
-    """``TASK=WHERE,...[@LABEL]`` -> ({task: located WHERE}, label); every task needs one."""
-    body, _, label = rest.partition("@")
-    sources = {}
-    for item in body.split(","):
-        task, _, where = item.partition("=")
-        if not task or not where:
-            raise OmnicodecError(f"--baseline {spec}: '{item}' is not TASK=LOCATION")
-        sources[task] = locate(where)
-    missing = set(tasks) - set(sources)
-    if missing:
-        raise OmnicodecError(f"--baseline {spec}: nothing given for task(s) {sorted(missing)}")
-    return {t: sources[t] for t in tasks}, label or body
 
 
 def _resolve(where: str, storage_root: str) -> str:
@@ -447,18 +389,6 @@ def _resolve(where: str, storage_root: str) -> str:
     from omnicodec.adaptors.checkpoint import resolve
 
     return resolve(where, storage_root)
-
-
-def short_label(location: str) -> str:
-    """A readable name for an adaptor location: ``zoo:NAME`` -> NAME; a path -> its run
-    folder's name (skipping ``adaptors`` and ``checkpoint_*``), never a 70-character path."""
-    if location.startswith("zoo:"):
-        return location[4:]
-    parts = [q for q in location.rstrip("/").replace("\\", "/").split("/") if q]
-    for q in reversed(parts):
-        if q != "adaptors" and not q.startswith("checkpoint_"):
-            return q
-    return location
 
 
 def describe_adaptors(meta: dict[str, Any], label: str, quality: int) -> tuple[str, str]:
