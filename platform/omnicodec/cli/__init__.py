@@ -1,10 +1,10 @@
 """``omnicodec``: one command line for data, training, evaluation, coding and serving.
 
 One module per subcommand (``omnicodec/cli/<command>.py``), each with ``register(sub)``
-adding its parser and handler; a new subcommand is one file plus one line adding it to
-the ``SUBCOMMANDS`` registry. Every ``--help`` says what the command does, what it reads and writes,
-and gives an example. User errors (bad files, configs, bitstreams) print one line and exit
-2; handlers import their heavy dependencies lazily so ``--help`` stays instant.
+adding its parser and handler; a new subcommand is one file plus its name in the
+``SUBCOMMANDS`` registry's list. Every ``--help`` says what the command does, what it reads
+and writes, and gives an example. User errors (bad files, configs, bitstreams) print one
+line and exit 2; handlers import their heavy dependencies lazily so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -22,19 +22,9 @@ from omnicodec.registry import Registry
 # the registry, in the order `omnicodec --help` lists them: each member is the module's
 # ``register(sub)``, imported when the parser is built (modules import their handlers' needs lazily)
 SUBCOMMANDS: Registry[Callable[[argparse._SubParsersAction], None]] = Registry("subcommand", lazy=True)
-SUBCOMMANDS.add("data", "omnicodec.cli.data:register")
-SUBCOMMANDS.add("pretrain", "omnicodec.cli.pretrain:register")
-SUBCOMMANDS.add("train", "omnicodec.cli.train:register")
-SUBCOMMANDS.add("sweep", "omnicodec.cli.sweep:register")
-SUBCOMMANDS.add("eval", "omnicodec.cli.eval:register")
-SUBCOMMANDS.add("encode", "omnicodec.cli.encode:register")
-SUBCOMMANDS.add("decode", "omnicodec.cli.decode:register")
-SUBCOMMANDS.add("info", "omnicodec.cli.info:register")
-SUBCOMMANDS.add("zoo", "omnicodec.cli.zoo:register")
-SUBCOMMANDS.add("serve", "omnicodec.cli.serve:register")
-SUBCOMMANDS.add("client", "omnicodec.cli.client:register")
-SUBCOMMANDS.add("submit", "omnicodec.cli.submit:register")
-SUBCOMMANDS.add("demo", "omnicodec.cli.demo:register")
+for _name in ("data", "pretrain", "train", "sweep", "eval", "encode", "decode", "info", "zoo", "serve", "client",
+              "submit", "demo"):
+    SUBCOMMANDS.add(_name, f"omnicodec.cli.{_name}:register")
 
 EPILOG = """\
 the pipeline, end to end:
