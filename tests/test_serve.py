@@ -373,7 +373,7 @@ def _clean_line(message: str) -> bool:
 
 def test_images_and_streams_under_32_px_a_side_get_422_in_one_line(server, checkpoints):
     """A 3x3 image was a 500 carrying a Ray traceback (ANSI codes, actor id); the rule is the
-    evaluator's (``images.MIN_SIDE``). Encoding it is fine: only the task networks need 32 px."""
+    evaluator's (``sizes.MIN_SIDE``). Encoding it is fine: only the task networks need 32 px."""
     tiny = _png(3, 3)
     r = _post(server, "/v1/analyze-image", tiny, tasks="cls,seg,det")
     assert r.status_code == 422, r.text

@@ -1,6 +1,6 @@
 """Image sizes the code cannot serve well are refused up front, in one line naming the file
 (issue 27): ``omnicodec encode`` of a 6000x4000 photo ran 76 s and took 7.5 GB (the codec
-codes whole images); the cap (``images.MAX_PIXELS``) is raised with --max-pixels or
+codes whole images); the cap (``sizes.MAX_PIXELS``) is raised with --max-pixels or
 OMNICODEC_MAX_PIXELS. The Serve side of the same rules is in tests/test_serve.py."""
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ class RouterCore:
 
     def check_size(self, width: int, height: int, what: str, for_tasks: bool) -> None:
         """Over ``max_image_pixels``: 413 (the work grows with the area); under 32 px a side
-        where task networks will run: 422 (the evaluator's rule, ``images.MIN_SIDE``)."""
+        where task networks will run: 422 (the evaluator's rule, ``sizes.MIN_SIDE``)."""
         try:
             check_pixels(width, height, what, self.config.max_image_pixels, "max_image_pixels in the serve config")
         except DataError as e:
