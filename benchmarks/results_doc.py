@@ -92,12 +92,19 @@ def rd_section(path: Path) -> list[str]:
     return out + [""]
 
 
+def portable_section(path: Path) -> list[str]:
+    """``bench_portable.py``'s report (a decode matrix and a rate/time cost, not an evaluation):
+    its own markdown, which the benchmark writes from the same JSON."""
+    body = (path.parent / "report.md").read_text().splitlines()
+    return [f"### {path.parent.name} (`benchmarks/bench_portable.py`)", "", *body[1:], ""]
+
+
 def generated() -> str:
     lines = [BEGIN, "", "## Every committed report, table by table", "",
              "Regenerated from the JSON each evaluation wrote (`.venv/bin/python benchmarks/results_doc.py`); the",
              "report folders also hold `report.md` / `report.html`, the curves (PNG) and `points.csv`.", ""]
     for path in sorted(RESULTS.glob("**/report.json")):
-        lines += eval_section(path)
+        lines += portable_section(path) if "matrix" in json.loads(path.read_text()) else eval_section(path)
     for path in sorted(RESULTS.glob("**/rd.json")):
         lines += rd_section(path)
     return "\n".join([*lines, END])
