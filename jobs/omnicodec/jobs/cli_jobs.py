@@ -183,7 +183,8 @@ def eval_command(a: argparse.Namespace) -> None:
             raise OmnicodecError("--bootstrap-by groups the task report's images; the --human report "
                                  "resamples single images (drop one of the two)")
 
-        summary = run_rd(a.data, a.out, a.codec, a.checkpoint, _qualities(a.jpeg), _qualities(a.webp), a.limit)
+        summary = run_rd(a.data, a.out, a.codec, a.checkpoint, _qualities(a.jpeg), _qualities(a.webp), a.limit,
+                         avif=_qualities(a.avif))
         print(summary["markdown"])
         print(f"report: {os.path.join(a.out, 'rd.md')} (rd.png, rd.json, rd_rows.csv)")
         return

@@ -30,7 +30,7 @@ def _add_systems(s: argparse.ArgumentParser) -> None:
     g.add_argument("--adaptors", action="append",
                    help="adaptors: run name, run / checkpoint / adaptors folder, or zoo:NAME (repeatable)")
     g.add_argument("--human", action="store_true",
-                   help="human rate-distortion report instead: learned codecs vs JPEG and WebP (PSNR, MS-SSIM, "
+                   help="human rate-distortion report instead: learned codecs vs JPEG, WebP and AVIF (PSNR, MS-SSIM, "
                         "BD-rate with bootstrap intervals, timings); --data may be shards or an image folder")
     s.add_argument("--data", required=True, help="test shards (with --human: shards or an image folder)")
     s.add_argument("--codec", action="append", metavar="ARCH:Q1,Q2",
@@ -39,6 +39,8 @@ def _add_systems(s: argparse.ArgumentParser) -> None:
                    help="--human: any CompressAI checkpoint (state dict or {'state_dict': ...}), path or URL")
     s.add_argument("--jpeg", default=",".join(map(str, (5, 10, 20, 35, 50, 70, 85))), help="--human: JPEG qualities")
     s.add_argument("--webp", default=",".join(map(str, (5, 20, 40, 60, 80, 92))), help="--human: WebP qualities")
+    s.add_argument("--avif", default=",".join(map(str, (10, 30, 50, 70, 85))),
+                   help="--human: AVIF qualities (Pillow's libavif; empty: none)")
     s.add_argument("--out", default="report", help="report folder")
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",

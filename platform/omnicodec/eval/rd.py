@@ -1,7 +1,7 @@
-"""Human rate-distortion report: learned codecs against JPEG and WebP, from real bytes.
+"""Human rate-distortion report: learned codecs against JPEG, WebP and AVIF, from real bytes.
 
 Every system codes every image for real: the learned codecs through omnicodec's container
-(header included in the bytes), JPEG and WebP through Pillow (the file Pillow writes).
+(header included in the bytes), JPEG, WebP and AVIF through Pillow (the file Pillow writes).
 Per image: bytes, bpp = 8 * bytes / (H * W), PSNR (RGB, 8-bit), MS-SSIM, encode and decode
 seconds. A curve point is the mean over images; BD-rate (Bjontegaard, PCHIP on the
 operational frontier, see ``summary.bd_rate``) compares a codec family's curve with an
@@ -29,6 +29,8 @@ from omnicodec.images import load_image, psnr, to_pil, to_tensor
 
 DEFAULT_JPEG = (5, 10, 20, 35, 50, 70, 85)
 DEFAULT_WEBP = (5, 20, 40, 60, 80, 92)
+DEFAULT_AVIF = (10, 30, 50, 70, 85)
+FAMILIES = {"JPEG": "JPEG", "WEBP": "WebP", "AVIF": "AVIF"}  # Pillow format -> family label
 METRICS = ("psnr", "ms_ssim_db")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
 
@@ -51,7 +53,7 @@ def pillow_system(fmt: str, quality: int) -> RDSystem:
         t1 = time.perf_counter()
         x_hat = to_tensor(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))[0]
         return buf.tell(), x_hat, t1 - t0, time.perf_counter() - t1
-    return RDSystem("JPEG" if fmt == "JPEG" else "WebP", f"{'JPEG' if fmt == 'JPEG' else 'WebP'} Q{quality}", code)
+    return RDSystem(FAMILIES[fmt], f"{FAMILIES[fmt]} Q{quality}", code)
 
 
 def codec_system(codec, family: str, label: str) -> RDSystem:
@@ -127,7 +129,7 @@ def _bd_statistic(test: str, anchor: str, metric: str):
     return stat
 
 
-def summarize(rows: list[dict[str, Any]], anchors: tuple[str, ...] = ("JPEG", "WebP"),
+def summarize(rows: list[dict[str, Any]], anchors: tuple[str, ...] = ("JPEG", "WebP", "AVIF"),
               resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Curves (mean per point, with intervals) and BD-rates of every family against each anchor."""
     from omnicodec.eval.stats import mean_interval
@@ -253,7 +255,8 @@ def default_codecs() -> list[str]:
     return [f"{a}:{','.join(map(str, sorted(qs)))}" for a, qs in sorted(by_arch.items())]
 
 
-def build_systems(codecs: list[str], checkpoints: list[str], jpeg: tuple[int, ...], webp: tuple[int, ...]) -> list[RDSystem]:
+def build_systems(codecs: list[str], checkpoints: list[str], jpeg: tuple[int, ...], webp: tuple[int, ...],
+                  avif: tuple[int, ...] = ()) -> list[RDSystem]:
     """``codecs``: ``ARCH:Q1,Q2``; ``checkpoints``: ``ARCH=PATH_OR_URL`` (any CompressAI checkpoint)."""
     from omnicodec.codec import CodecSpec, load_codec
     from omnicodec.errors import OmnicodecError
@@ -271,19 +274,20 @@ def build_systems(codecs: list[str], checkpoints: list[str], jpeg: tuple[int, ..
             raise OmnicodecError(f"--checkpoint {ref}: expected ARCH=PATH_OR_URL")
         family = f"{arch} ({os.path.basename(path)})"
         systems.append(codec_system(load_codec(CodecSpec(arch=arch, quality=None, checkpoint=path)), family, family))
-    systems += [pillow_system("JPEG", q) for q in jpeg] + [pillow_system("WEBP", q) for q in webp]
+    systems += [pillow_system(fmt, q) for fmt, qs in (("JPEG", jpeg), ("WEBP", webp), ("AVIF", avif)) for q in qs]
     return systems
 
 
 def run_rd(data: str, out: str | None, codecs: list[str] | None = None, checkpoints: list[str] = (),
            jpeg: tuple[int, ...] = DEFAULT_JPEG, webp: tuple[int, ...] = DEFAULT_WEBP, limit: int | None = None,
-           resamples: int = 1000, title: str | None = None, progress: bool = True) -> dict[str, Any]:
+           resamples: int = 1000, title: str | None = None, progress: bool = True,
+           avif: tuple[int, ...] = DEFAULT_AVIF) -> dict[str, Any]:
     images = list(iter_images(data, limit))
     if not images:
         from omnicodec.errors import DataError
 
         raise DataError(f"{data}: no images")
-    systems = build_systems(codecs if codecs is not None else default_codecs(), list(checkpoints), jpeg, webp)
+    systems = build_systems(codecs if codecs is not None else default_codecs(), list(checkpoints), jpeg, webp, avif)
     rows = measure(images, systems, progress)
     summary = summarize(rows, resamples=resamples)
     summary["data"] = data

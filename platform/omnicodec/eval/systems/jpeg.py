@@ -46,7 +46,12 @@ class JpegKind(SystemKind):
 
     @classmethod
     def parse(cls, spec: str, rest: str, ctx: Context) -> list[System]:
-        return [cls.codec(int(q)) for q in rest.split(",")]
+        try:
+            return [cls.codec(int(q)) for q in rest.split(",")]
+        except ValueError:
+            from omnicodec.errors import OmnicodecError
+
+            raise OmnicodecError(f"--baseline {spec}: expected {cls.usage} (integer qualities)") from None
 
     @classmethod
     def from_recipe(cls, recipe: dict) -> System:
