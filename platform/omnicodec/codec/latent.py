@@ -189,16 +189,14 @@ class LatentCodec:
             out = self._encoder_view.compress(y)
             per_image = [list(s) for s in zip(*out["strings"])]
             return per_image, tuple(int(v) for v in out["shape"]), [self.entropy_check(None)] * len(per_image)
-        m = self.model
-        eb, gc = m.entropy_bottleneck, m.gaussian_conditional
-        z = m.h_a(y if self.mean_scale else torch.abs(y))
-        z_strings = eb.compress(z)
-        z_hat = eb.decompress(z_strings, z.shape[-2:])
-        scales, means = self._scales_means(z_hat, coding)
-        indexes = gc.build_indexes(scales)
-        y_strings = gc.compress(y, indexes, means=means)
+        z = self.model.h_a(y if self.mean_scale else torch.abs(y))
+        z_strings = self.model.entropy_bottleneck.compress(z)
+        z_shape = tuple(int(v) for v in z.shape[-2:])
+        # the decoder's own path from the z strings: the encoder codes with what every decoder computes
+        indexes, means = self._decode_parameters(z_strings, z_shape, coding)
+        y_strings = self.model.gaussian_conditional.compress(y, indexes, means=means)
         checks = [self.entropy_check(indexes[i]) for i in range(len(y_strings))]
-        return [[ys, zs] for ys, zs in zip(y_strings, z_strings)], tuple(int(v) for v in z.shape[-2:]), checks
+        return [[ys, zs] for ys, zs in zip(y_strings, z_strings)], z_shape, checks
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], z_shape: tuple[int, int], coding: str | None = None,
