@@ -6,17 +6,21 @@ Layout of version 2 (all integers big-endian; see docs/bitstream.md for the rati
     0       4     magic b"OMNC"
     4       1     version (2)
     5       1     flags: bit 0 = encoded through an S-Adaptor; bit 1 = CompressAI-compatible
-                  coding (float hyper-synthesis, not portable); bits 2-7 reserved (0)
+                  coding (float hyper-synthesis, not portable); bit 2 = a rate position
+                  follows the header (variable-rate codecs); bits 3-7 reserved (0)
     6       8     codec fingerprint (first 8 bytes of its sha256)
     14      8     S-Adaptor fingerprint (zeros when bit 0 of flags is clear)
     22      2     original height H
     24      2     original width W
     26      4     entropy check: CRC32 of the CDF tables' digest and the map of scale indexes
     30      1     number of entropy-coded strings n (1..8): y first, then z
-    31      4*n   length of each string
+   (31      2     rate position * 256, only when flag bit 2 is set: which gain the
+                  variable-rate codec coded with, so decoding needs nothing else)
+    31(+2)  4*n   length of each string
     ...           the strings, in order, as CompressAI's range coder wrote them
     end-4   4     CRC32 of every byte before it
 
+Fixed-rate codecs never set bit 2, so their streams are byte-identical to before it existed.
 Padding (to multiples of 64) and the hyper-latent's size follow from H and W. Version 1
 (no entropy check, float coding, padding and z size stored: 45 bytes of overhead for two
 strings, v2 has 43) is still read and decoded the way it was written.
@@ -38,6 +42,8 @@ VERSION = 2
 VERSIONS = (1, 2)
 FLAG_S_ADAPTOR = 0x01
 FLAG_COMPAT = 0x02  # version 2: coded with CompressAI's float hyper-synthesis (not portable)
+FLAG_RATE = 0x04  # version 2: a uint16 rate position (1/256 steps) follows the fixed header
+RATE_SCALE = 256
 PORTABLE, COMPRESSAI = "portable", "compressai"
 ALIGN = 64  # CompressAI hyperprior models downsample by 2**6
 MAX_STRINGS = 8
@@ -45,8 +51,9 @@ NO_ADAPTOR = bytes(8)
 
 _FIXED = {1: struct.Struct(">4sBB8s8sHHBBHHB"),  # everything up to the string count
           2: struct.Struct(">4sBB8s8sHHIB")}
-_FLAGS = {1: FLAG_S_ADAPTOR, 2: FLAG_S_ADAPTOR | FLAG_COMPAT}
+_FLAGS = {1: FLAG_S_ADAPTOR, 2: FLAG_S_ADAPTOR | FLAG_COMPAT | FLAG_RATE}
 _LEN = struct.Struct(">I")
+_RATE = struct.Struct(">H")
 _CRC = struct.Struct(">I")
 HEADER_SIZE = _FIXED[VERSION].size  # 31 (33 in version 1)
 
@@ -66,6 +73,7 @@ class Bitstream:
     coding: str = PORTABLE  # how the entropy parameters were computed (see codec/latent.py)
     entropy_check: int | None = None  # CRC32 the decoder's scale indexes must reproduce (v1: None)
     version: int = VERSION
+    rate_position: float | None = None  # variable-rate codecs: the gain position coded with
 
     def __post_init__(self) -> None:
         _check(self.version in VERSIONS, f"version {self.version} (known: {VERSIONS})")
@@ -86,6 +94,9 @@ class Bitstream:
         _check(tuple(self.z_shape) == (ph // ALIGN, pw // ALIGN),
                f"z shape {tuple(self.z_shape)} does not match padded size {ph}x{pw}")
         _check(1 <= len(self.strings) <= MAX_STRINGS, f"{len(self.strings)} strings (1..{MAX_STRINGS})")
+        _check(self.rate_position is None or (self.version == 2 and 0 <= self.rate_position * RATE_SCALE < 2**16
+                                              and float(self.rate_position * RATE_SCALE).is_integer()),
+               f"rate position {self.rate_position} is not a multiple of 1/{RATE_SCALE} in 0..256 (version 2)")
 
     @property
     def has_adaptor(self) -> bool:
@@ -100,13 +111,16 @@ class Bitstream:
         return self.coding == PORTABLE
 
     def to_bytes(self) -> bytes:
-        flags = (FLAG_S_ADAPTOR if self.has_adaptor else 0) | (FLAG_COMPAT if self.version == 2 and not self.portable else 0)
+        flags = ((FLAG_S_ADAPTOR if self.has_adaptor else 0) | (FLAG_COMPAT if self.version == 2 and not self.portable else 0)
+                 | (FLAG_RATE if self.rate_position is not None else 0))
         if self.version == 1:
             middle: tuple = (self.pad_bottom, self.pad_right, self.z_shape[0], self.z_shape[1])
         else:
             middle = (self.entropy_check,)
         head = _FIXED[self.version].pack(MAGIC, self.version, flags, self.codec_fp, self.adaptor_fp,
                                          self.height, self.width, *middle, len(self.strings))
+        if self.rate_position is not None:
+            head += _RATE.pack(int(self.rate_position * RATE_SCALE))
         body = head + b"".join(_LEN.pack(len(s)) for s in self.strings) + b"".join(self.strings)
         return body + _CRC.pack(zlib.crc32(body))
 
@@ -132,10 +146,11 @@ class Bitstream:
             raise BitstreamError("flags and S-Adaptor fingerprint disagree at byte 5")
         if not 1 <= n <= MAX_STRINGS:
             raise BitstreamError(f"string count {n} at byte {fixed.size - 1} outside 1..{MAX_STRINGS}")
-        lengths_end = fixed.size + _LEN.size * n
+        head_end = fixed.size + (_RATE.size if flags & FLAG_RATE else 0)
+        lengths_end = head_end + _LEN.size * n
         if size < lengths_end + _CRC.size:
             raise BitstreamError(f"truncated at byte {size}: header and lengths need {lengths_end + 4} bytes")
-        lengths = [_LEN.unpack_from(data, fixed.size + 4 * i)[0] for i in range(n)]
+        lengths = [_LEN.unpack_from(data, head_end + 4 * i)[0] for i in range(n)]
         expected = lengths_end + sum(lengths) + _CRC.size
         if size < expected:
             raise BitstreamError(f"truncated at byte {size}: the header announces {expected} bytes")
@@ -155,6 +170,8 @@ class Bitstream:
             pb, pr = padding_for(h, w)
             zh, zw = (h + pb) // ALIGN, (w + pr) // ALIGN
             fields = {"coding": COMPRESSAI if flags & FLAG_COMPAT else PORTABLE, "entropy_check": middle[0]}
+            if flags & FLAG_RATE:
+                fields["rate_position"] = _RATE.unpack_from(data, fixed.size)[0] / RATE_SCALE
         try:
             return cls(codec_fp, adaptor_fp, h, w, pb, pr, (zh, zw), strings, **fields)
         except BitstreamError as e:

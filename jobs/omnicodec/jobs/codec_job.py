@@ -25,6 +25,8 @@ from pydantic import Field, field_validator, model_validator
 
 from omnicodec import storage
 from omnicodec.codec import build_codec, load_codec_state_dict
+from omnicodec.codec.gain import is_variable_rate, rate_distortion_per_image, sample_positions
+from omnicodec.codec.gain import load_into as load_gained
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.adaptor_job import TaskSpec
@@ -86,7 +88,9 @@ class CodecPretrainJob(Job):
         cfg = self.config
         self.device = self.worker_device()
         codec = build_codec(cfg.arch, cfg.quality)
-        if cfg.init_from:
+        if cfg.init_from and is_variable_rate(codec):
+            load_gained(codec, _initial_state(cfg.init_from))  # a fixed-rate start lacks the gains
+        elif cfg.init_from:
             codec.load_state_dict(_initial_state(cfg.init_from))
         from omnicodec.precision import autocast_transforms, to_channels_last
 
@@ -114,6 +118,11 @@ class CodecPretrainJob(Job):
         x = batch["image"].to(self.device)
         if self.config.run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        codec = self.unwrapped()
+        if is_variable_rate(codec) and self.task_term is None:  # one level per image, its own lambda
+            positions = sample_positions(codec, x.shape[0], x.device)
+            rd = rate_distortion_per_image(self.model(x, positions), x, codec.lambdas[positions.long()])
+            return self._step(rd["loss"], rd["bpp"], rd["mse"], {})
         out = self.model(x)
         n = x.shape[0] * x.shape[-2] * x.shape[-1]
         bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n
@@ -124,6 +133,10 @@ class CodecPretrainJob(Job):
             distortion = self.task_term(out["x_hat"].clamp(0, 1), x, batch)
             parts = {f"L_{self.task_term.name}": float(distortion.detach())}
         loss = bpp + self.config.lambda_value() * distortion
+        return self._step(loss, bpp, mse, parts)
+
+    def _step(self, loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, parts: dict[str, float]
+              ) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = self.clip_and_step(self.main_params, self.config.optim)

@@ -50,10 +50,19 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
         fp16_keys = {n for n, p in model.named_parameters() if p.dtype.is_floating_point}
     freeze(model)
     codec = FrozenCodec(model, arch, CodecSpec(arch=cfg.arch, quality=cfg.quality), codec_fingerprint(model, arch.name))
-    metrics = {name: _summary(evaluate_codec(codec, shards)) for name, shards in eval_sets.items()}
-    name = artifact_name("codec", cfg.arch, cfg.quality)
+    if arch.variable_rate:  # every trained level measured: the card is the ladder
+        metrics = {}
+        for level in range(model.levels):
+            model.position = float(level)
+            metrics[f"q{level + 1}"] = {n: _summary(evaluate_codec(codec, s)) for n, s in eval_sets.items()}
+        model.position = float(cfg.quality - 1)
+        lmbda: Any = model.lambdas.tolist()
+    else:
+        metrics = {name: _summary(evaluate_codec(codec, shards)) for name, shards in eval_sets.items()}
+        lmbda = cfg.lambda_value()
+    name = artifact_name("codec", cfg.arch, None if arch.variable_rate else cfg.quality)
     card = {
-        "kind": "codec", "name": name, "arch": cfg.arch, "quality": cfg.quality, "lambda": cfg.lambda_value(),
+        "kind": "codec", "name": name, "arch": cfg.arch, "quality": cfg.quality, "lambda": lmbda,
         "fingerprint": codec.fingerprint, "parameters": codec.num_parameters,
         "storage": "fp16 parameters (fp16-exact fp32 values), fp32/int buffers" if fp16_keys else "fp32",
         "command": _command(), "config": cfg.to_dict(),

@@ -22,6 +22,7 @@ from pydantic import field_validator
 
 from omnicodec import storage
 from omnicodec.codec.fingerprint import codec_fingerprint
+from omnicodec.codec.gain import GainedMeanScaleHyperprior
 from omnicodec.codec.latent import LatentCodec
 from omnicodec.config import Config
 from omnicodec.errors import CheckpointError, OmnicodecError
@@ -44,6 +45,7 @@ class Architecture:
     synthesis_taps: tuple[int, int, int]  # g_s indices followed by a T-Adaptor
     bundled: bool = False  # weights ship with omnicodec (omnicodec.zoo)
     zoo_name: str | None = None  # CompressAI zoo name when weights can be downloaded
+    variable_rate: bool = False  # one set of weights, the quality picks a gain level (codec/gain.py)
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -52,7 +54,10 @@ class Architecture:
             raise OmnicodecError(
                 f"{self.name}: quality {quality} does not exist (choose from {sorted(self.sizes)})"
             )
-        return self.model_class(*self.sizes[quality])
+        model = self.model_class(*self.sizes[quality])
+        if self.variable_rate:
+            model.position = float(min(quality - 1, model.levels - 1))
+        return model
 
     def stage_channels(self, model: CompressionModel) -> int:
         return int(model.N)
@@ -87,6 +92,12 @@ for _arch in [
         _GDN_TAPS, _GDN_TAPS, bundled=True,
         description=f"mbt2018-mean at CompressAI's N,M={PHOTO_SIZES}, weights bundled (trained here on "
                     "the real-photo corpus, stored as fp16 parameters that load to the same fp32 values)",
+    ),
+    Architecture(
+        "mbt2018-mean-photo-vr", GainedMeanScaleHyperprior, {q: PHOTO_SIZES for q in range(1, 9)},
+        _GDN_TAPS, _GDN_TAPS, bundled=True, variable_rate=True,
+        description="the photo codec with gain units: ONE set of weights for 8 rate levels (quality 1-8) "
+                    "and every rate between them (encode --lmbda); streams record their rate",
     ),
     Architecture(
         "bmshj2018-hyperprior-small", ScaleHyperprior, {q: SMALL_SIZES for q in range(1, 9)},
@@ -209,9 +220,11 @@ def load_codec(spec: CodecSpec | str, checkpoint: str | None = None) -> FrozenCo
         from omnicodec import zoo
 
         model = arch.build(spec.quality)
-        model.load_state_dict(zoo.load_codec_weights(arch.name, spec.quality))
+        model.load_state_dict(zoo.load_codec_weights(arch.name, None if arch.variable_rate else spec.quality))
     else:
         model = _download_zoo(arch, spec.quality)
+    if arch.variable_rate and spec.quality is not None:
+        model.position = float(min(max(spec.quality - 1, 0), model.levels - 1))
     freeze(model)
     codec = FrozenCodec(model, arch, spec, codec_fingerprint(model, arch.name))
     if spec.checkpoint is None and arch.bundled:
@@ -224,7 +237,7 @@ def _check_card(codec: FrozenCodec) -> None:
     installed copy of omnicodec: see ``zoo.weights_file``)."""
     from omnicodec import zoo
 
-    name = zoo.artifact_name("codec", codec.arch.name, codec.spec.quality)
+    name = zoo.artifact_name("codec", codec.arch.name, None if codec.arch.variable_rate else codec.spec.quality)
     recorded = zoo.card(name).get("fingerprint")
     if recorded and recorded != codec.fingerprint:
         raise CheckpointError(f"bundled codec {name}: its weights have fingerprint {codec.fingerprint[:16]}, "

@@ -24,7 +24,10 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 def artifact_name(kind: str, name: str, quality: int | None = None) -> str:
-    return f"codec-{name}-q{quality}" if kind == "codec" else f"task-{name}"
+    """``quality=None``: a variable-rate codec, one artifact for every rate."""
+    if kind != "codec":
+        return f"task-{name}"
+    return f"codec-{name}" if quality is None else f"codec-{name}-q{quality}"
 
 
 def available() -> list[dict[str, Any]]:
