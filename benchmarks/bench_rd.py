@@ -20,7 +20,7 @@ import os
 
 from common import machine, print_table
 from omnicodec.eval.rd import DEFAULT_JPEG, DEFAULT_WEBP, default_codecs, run_rd
-from omnicodec.jobs.cli_jobs import default_heldout_photos, default_kodaklike
+from omnicodec.jobs.default_data import default_heldout_photos, default_kodaklike
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

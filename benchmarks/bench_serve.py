@@ -91,8 +91,8 @@ def main() -> None:
     from ray import serve
 
     from omnicodec.images import to_tensor
-    from omnicodec.jobs.ray_env import init_ray
     from omnicodec.model import OmniCodec
+    from omnicodec.runtime.ray_env import init_ray
     from omnicodec.serve.client import wait_healthy
     from omnicodec.serve.run import deploy
 

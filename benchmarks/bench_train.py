@@ -84,8 +84,8 @@ def _codec_rows(codec, name: str, nets: dict, batch: dict) -> list[list]:
 
 def part2(shards: str, storage: str) -> list[list]:
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
-    from omnicodec.jobs.ray_env import init_ray
     from omnicodec.jobs.train import train_adaptors
+    from omnicodec.runtime.ray_env import init_ray
 
     init_ray(num_cpus=2)
     rows = []

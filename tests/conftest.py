@@ -82,7 +82,7 @@ def trained_codec():
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray for the whole session, bound to 127.0.0.1."""
-    from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.runtime.ray_env import init_ray
 
     ctx = init_ray(num_cpus=2)
     import ray

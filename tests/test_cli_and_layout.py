@@ -81,7 +81,8 @@ def test_bare_checkout_on_pythonpath_finds_every_source_root():
     """What a Ray working_dir sees: no install, just the four roots on PYTHONPATH."""
     roots = os.pathsep.join(os.path.join(REPO, r) for r in ("platform", "adaptors", "jobs", "serve"))
     code = ("import sys; sys.meta_path[:] = [m for m in sys.meta_path if 'Editable' not in type(m).__name__];"
-            "import omnicodec.adaptors, omnicodec.jobs.runner, omnicodec.serve.core; print(omnicodec.adaptors.__file__)")
+            "import omnicodec.adaptors, omnicodec.jobs.runner, omnicodec.serve.core, omnicodec.runtime.ray_env;"
+            "import omnicodec.cli; print(omnicodec.adaptors.__file__)")
     out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": roots})
     assert out.returncode == 0, out.stderr
@@ -110,22 +111,132 @@ def test_library_import_has_no_ray_side_effects():
     assert out.strip() == "False"
 
 
-def test_the_core_and_the_adaptors_never_import_jobs_or_serve():
-    """Dependencies point one way: jobs/ and serve/ use the core, never the reverse (the CLI
-    package, whose handlers dispatch to every subcommand lazily, is the one exception)."""
+# The layers, lowest first, and what each may import: the core (every package of platform/ and
+# adaptors/) only itself; the Ray runtime (omnicodec.runtime, in serve/) the core; Serve and the
+# jobs, siblings, the core, the runtime and themselves; the CLI (in jobs/), the top, anything.
+ROOTS = ("platform", "adaptors", "serve", "jobs")
+MAY_IMPORT = {"core": {"core"}, "runtime": {"core", "runtime"}, "serve": {"core", "runtime", "serve"},
+              "jobs": {"core", "runtime", "jobs"}, "cli": {"core", "runtime", "serve", "jobs", "cli"}}
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of an ``omnicodec`` module (or of a name inside one); None outside omnicodec."""
+    parts = module.split(".")
+    if parts[0] != "omnicodec":
+        return None
+    return {"cli": "cli", "jobs": "jobs", "serve": "serve", "runtime": "runtime"}.get(parts[1] if len(parts) > 1 else "",
+                                                                                     "core")
+
+
+def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
+    """(line, module) of every import in ``source`` wherever it sits (module level, functions,
+    ``if`` blocks): ``import a.b``, ``from a.b import c`` (as ``a.b.c``: ``from omnicodec import
+    jobs`` is an import of ``omnicodec.jobs``), relative imports resolved against ``module``,
+    ``importlib.import_module("...")`` and the lazy registries' ``"package.module:attr"`` strings."""
+    import ast
     import re
 
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # (a package's __init__ resolves one level deeper: none in this tree)
+                base = ".".join(module.split(".")[:-node.level] + ([base] if base else []))
+            out += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module" \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            out.append((node.lineno, node.args[0].value))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and re.fullmatch(r"omnicodec(\.\w+)+:\w+", node.value):
+            out.append((node.lineno, node.value.split(":")[0]))
+    return out
+
+
+def layer_violations(source: str, module: str) -> list[str]:
+    """Every import in ``source`` (the module ``module``) of a layer its own layer may not import."""
+    own = layer_of(module)
     bad = []
-    for root in ("platform", "adaptors"):
-        for dirpath, _, files in os.walk(os.path.join(REPO, root)):
-            for f in files:
-                path = os.path.join(dirpath, f)
-                if not f.endswith(".py") or os.path.join("omnicodec", "cli", "") in path:
-                    continue
-                text = open(path).read()
-                if re.search(r"^\s*(from|import)\s+omnicodec\.(jobs|serve)\b", text, re.M):
-                    bad.append(os.path.relpath(path, REPO))
-    assert not bad, f"core modules importing jobs/serve: {bad}"
+    for line, target in imported_modules(source, module):
+        other = layer_of(target)
+        if own is not None and other is not None and other not in MAY_IMPORT[own]:
+            bad.append(f"{module}:{line} ({own}) imports {target} ({other})")
+    return bad
+
+
+def source_modules():
+    """(path, module name) of every Python file of the four source roots."""
+    for root in ROOTS:
+        base = os.path.join(REPO, root)
+        for folder, _, files in os.walk(base):
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    rel = os.path.relpath(os.path.join(folder, f), base)[:-3]
+                    yield os.path.join(folder, f), rel.replace(os.sep, ".").removesuffix(".__init__")
+
+
+def test_layers_point_downward_in_every_source_root():
+    """Core < runtime < {serve, jobs} < CLI: no module imports a layer above it or a sibling,
+    at module level or inside a function (a lazy import is still a dependency)."""
+    bad = []
+    for path, module in source_modules():
+        with open(path) as f:
+            bad += layer_violations(f.read(), module)
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_each_root_holds_only_its_own_layers():
+    """platform/ and adaptors/ hold the core; serve/ the runtime and Serve; jobs/ the jobs and the CLI."""
+    allowed = {"platform": {"core"}, "adaptors": {"core"}, "serve": {"runtime", "serve"}, "jobs": {"jobs", "cli"}}
+    for path, module in source_modules():
+        root = os.path.relpath(path, REPO).split(os.sep)[0]
+        assert layer_of(module) in allowed[root], (path, module, layer_of(module))
+
+
+@pytest.mark.parametrize("module, source", [
+    ("omnicodec.eval.evaluate", "def f():\n    from omnicodec.jobs.runner import fit\n    return fit\n"),
+    ("omnicodec.model", "from omnicodec import serve\n"),
+    ("omnicodec.adaptors.sets", "import omnicodec.runtime.ray_env\n"),
+    ("omnicodec.serve.run", "import omnicodec.jobs\n"),
+    ("omnicodec.jobs.demo", "if True:\n    from omnicodec.serve.app import build_app\n"),
+    ("omnicodec.runtime.ray_env", "def g():\n    import omnicodec.serve\n"),
+    ("omnicodec.jobs.runner", "from omnicodec.cli import main\n"),
+    ("omnicodec.jobs.evaluation", "from ..serve import core\n"),
+    ("omnicodec.data.loader", "import importlib\nimportlib.import_module('omnicodec.jobs.train')\n"),
+    ("omnicodec.tasks.registry", "R.add('x', 'omnicodec.serve.core:TaskWorker')\n"),
+], ids=["core-jobs-in-function", "core-from-omnicodec-import-serve", "core-runtime", "serve-jobs", "jobs-serve",
+        "runtime-serve", "jobs-cli", "relative", "import_module", "registry-string"])
+def test_the_layer_check_flags_an_upward_or_sideways_import(module, source):
+    assert layer_violations(source, module), (module, source)
+
+
+def test_the_cli_may_import_every_layer_and_the_core_itself():
+    both = "from omnicodec.jobs.train import launch_adaptors\nfrom omnicodec import serve\nimport omnicodec.runtime\n"
+    assert layer_violations(both, "omnicodec.cli.train") == []
+    assert layer_violations("import os\nfrom omnicodec import storage\nimport ray\n", "omnicodec.codec.latent") == []
+    assert layer_violations("from omnicodec.runtime.ray_env import init_ray\n", "omnicodec.serve.run") == []
+
+
+def test_no_argparse_namespace_below_the_cli():
+    """Handlers in omnicodec/cli/ turn the parsed flags into typed calls; no function elsewhere
+    takes or returns an ``argparse.Namespace``."""
+    import ast
+
+    bad = []
+    for path, module in source_modules():
+        if layer_of(module) == "cli":
+            continue
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                annotations = [x.annotation for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                               if x is not None and x.annotation is not None] + [node.returns]
+                if any(t is not None and "Namespace" in ast.unparse(t) for t in annotations):
+                    bad.append(f"{module}:{node.lineno} {node.name}")
+    assert not bad, f"argparse.Namespace in signatures below the CLI: {bad}"
 
 
 def test_the_code_base_passes_its_own_ruff_config():

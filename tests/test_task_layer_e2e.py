@@ -63,7 +63,7 @@ def five_task_run(ray_cluster, tmp_path_factory):
 
 def test_five_user_and_bundled_tasks_train_from_one_bitstream_and_evaluate(five_task_run):
     from omnicodec.eval.evaluate import build_systems, run_evaluation
-    from omnicodec.jobs.cli_jobs import split_shards
+    from omnicodec.jobs.default_data import split_shards
     from omnicodec.jobs.evaluation import ray_predictor
     from omnicodec.tasks.registry import TASKS, get_task
 

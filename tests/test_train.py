@@ -181,7 +181,7 @@ def test_trained_adaptors_beat_the_frozen_codec_on_each_task_at_equal_bpp(tmp_pa
     operational curve at our measured rate. (A budget small enough to train inside the suite
     beat it on cls and seg but not reliably on det: see docs/results.md, "Limits and honest notes".)"""
     from omnicodec.eval.evaluate import build_systems, run_evaluation
-    from omnicodec.jobs.cli_jobs import split_shards
+    from omnicodec.jobs.default_data import split_shards
 
     systems, tasks = build_systems([("ours", "zoo:adaptors-demo")], ["frozen:mbt2018-mean-small:2,3,4"],
                                    str(tmp_path / "runs"))

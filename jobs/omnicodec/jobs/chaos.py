@@ -9,10 +9,8 @@ then joins (what an autoscaler does); the run must resume from its last checkpoi
 surviving and the new node and finish. One JSON line reports the nodes each worker ran on
 before and after, the step it resumed from and the wall times.
 
-Why not ``ray start`` twice: with Ray 2.60 a second ``ray start`` on this machine either
-aborts (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` keeps Ray on loopback and forbids joining)
-or rewrites 127.0.0.1 into the network address. ``Cluster`` starts the same raylets on
-127.0.0.1, and the driver joins by address as on a real cluster.
+The loopback cluster itself (and why not ``ray start`` twice) is ``omnicodec.runtime.cluster``,
+which the Serve drills (``omnicodec.serve.chaos``) start too.
 """
 
 from __future__ import annotations
@@ -25,9 +23,8 @@ import threading
 import time
 from typing import Any
 
-from omnicodec.jobs.ray_env import apply_local_env
-
-NODE = {"node_ip_address": "127.0.0.1", "include_dashboard": False, "object_store_memory": 120 * 1024 * 1024}
+from omnicodec.runtime.cluster import NODE, loopback_cluster, process_nodes
+from omnicodec.runtime.ray_env import apply_local_env
 
 
 def registered_checkpoints(run_dir: str) -> list[int]:
@@ -39,41 +36,9 @@ def registered_checkpoints(run_dir: str) -> list[int]:
         return []
 
 
-def process_nodes(cluster, tag: str) -> dict[int, str]:
-    """Processes whose command line contains ``tag`` (Ray titles workers ``ray::ClassName``)
-    -> the node whose raylet spawned them: where the cluster really placed the work."""
-    import psutil
-
-    raylets = {n.all_processes["raylet"][0].process.pid: n.node_id
-               for n in [cluster.head_node, *cluster.worker_nodes]}
-    out = {}
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        if tag not in " ".join(p.info["cmdline"] or []):
-            continue
-        for parent in p.parents():
-            if parent.pid in raylets:
-                out[p.info["pid"]] = raylets[parent.pid]
-                break
-    return out
-
-
 def train_worker_nodes(cluster) -> dict[int, str]:
     """Ray Train worker processes (pid) -> their node."""
     return process_nodes(cluster, "RayTrainWorker")
-
-
-def loopback_cluster(worker_nodes: int = 2, cpus_per_node: float = 1):
-    """A head without CPUs and ``worker_nodes`` nodes, all real raylets on 127.0.0.1."""
-    from ray.cluster_utils import Cluster
-
-    # The nodes start in this process without a token; a token left in ~/.ray by another
-    # cluster would switch the driver to token mode and the GCS would drop its actors
-    # ("Actor may be already destroyed"), so the drill's client matches its nodes.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0})
-    for _ in range(worker_nodes):
-        cluster.add_node(**NODE, num_cpus=cpus_per_node)
-    return cluster
 
 
 def _wait(predicate, timeout_s: float, what: str) -> None:
@@ -91,8 +56,8 @@ def node_loss_drill(shards: str, storage: str, steps: int = 12, every: int = 2, 
     import ray
 
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
-    from omnicodec.jobs.ray_env import init_ray
     from omnicodec.jobs.train import train_adaptors
+    from omnicodec.runtime.ray_env import init_ray
 
     name = "node-loss" if kill else "clean"
     cfg = AdaptorTrainConfig.from_dict({

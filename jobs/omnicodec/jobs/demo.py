@@ -10,7 +10,6 @@ with intervals, and where the report is.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -78,25 +77,28 @@ def demo_train_config(spec: dict[str, Any], i: int, lmbda: float, shards: list[s
     return AdaptorTrainConfig.from_dict(train, source="demo.yaml")
 
 
-def demo_command(a: argparse.Namespace) -> None:
+def run_demo(out: str, steps: int | None = None, fresh: bool = False) -> dict[str, Any]:
+    """The whole demo (see the module docstring) into ``out``: scenes, live training (``steps``
+    overrides the spec's; ``fresh`` retrains instead of reusing finished runs), the evaluation
+    and its printed summary. Returns the evaluation report."""
     from omnicodec.eval.evaluate import build_systems, run_evaluation
     from omnicodec.eval.report import print_summary
-    from omnicodec.jobs.cli_jobs import split_shards
+    from omnicodec.jobs.default_data import split_shards
     from omnicodec.jobs.evaluation import ray_predictor
-    from omnicodec.jobs.ray_env import init_ray
     from omnicodec.jobs.train import train_adaptors
+    from omnicodec.runtime.ray_env import init_ray
 
     t0 = time.perf_counter()
     spec = load_demo_spec()
-    out = os.path.abspath(os.path.expanduser(a.out))
+    out = os.path.abspath(os.path.expanduser(out))
     runs = os.path.join(out, "runs")
-    if a.fresh and os.path.isdir(runs):
+    if fresh and os.path.isdir(runs):
         shutil.rmtree(runs)
     scenes = demo_shards(out, spec["scenes"])
     init_ray(num_cpus=2)
     ckpts = []
     for i, lmbda in enumerate(spec["lambdas"]):
-        cfg = demo_train_config(spec, i, lmbda, split_shards(scenes, "train"), runs, a.steps)
+        cfg = demo_train_config(spec, i, lmbda, split_shards(scenes, "train"), runs, steps)
         console.print(f"[2/4] training all-in-one adaptors for {', '.join(cfg.task_names)} at lambda={lmbda} "
                       f"({cfg.run.num_workers} Ray Train workers, {cfg.optim.steps} steps)")
         result = train_adaptors(cfg)
@@ -122,3 +124,4 @@ def demo_command(a: argparse.Namespace) -> None:
     console.print("[4/4] results")
     print_summary(report)
     console.print(f"demo wall time: {wall / 60:.1f} min; report: {report['files']['markdown']}")
+    return report

@@ -4,7 +4,7 @@
 network's weights, a sweep's training YAML): the checkout alone is the job's ``working_dir``.
 They are copied into one folder, ``omnicodec_job_files``, that travels as a ``py_modules``
 entry, their references rewritten to names in that folder (inside staged YAMLs too), and the
-job runs its command from that folder (``python -m omnicodec.jobs.job_files ARGS``), so the
+job runs its command from that folder (``python -m omnicodec.cli._job ARGS``), so the
 job's driver resolves them (and every other relative path) there, once, as a local run does.
 
 Other local paths (shard folders and patterns, run storage, outputs) do not travel: on a
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from typing import Any
 
 from omnicodec import storage
@@ -143,17 +142,11 @@ def _is_path_key(key: str) -> bool:
         key == k or key.endswith("." + k.rsplit(".", 1)[-1]) and k.endswith(".weights") for k in ADAPTOR_PATH_KEYS)
 
 
-def run_here(args: list[str]) -> int:
-    """Job side: run ``omnicodec ARGS`` from the staged folder (found on the job's import path)."""
+def enter_staged_folder() -> None:
+    """Job side: work from the staged folder (found on the job's import path), as the user's
+    command ran from theirs; ``omnicodec.cli._job`` then runs ``omnicodec ARGS`` here."""
     import importlib.util
 
     spec = importlib.util.find_spec(PACKAGE)
     if spec is not None and spec.submodule_search_locations:
         os.chdir(list(spec.submodule_search_locations)[0])
-    from omnicodec.cli import main
-
-    return main(args)
-
-
-if __name__ == "__main__":
-    sys.exit(run_here(sys.argv[1:]))

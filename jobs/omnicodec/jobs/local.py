@@ -19,13 +19,13 @@ import time
 
 import torch
 
-from omnicodec import storage
 from omnicodec.config import Config
 from omnicodec.errors import ConfigError, DataError
 from omnicodec.jobs.runner import (
     TrainResult,
     job_class,
-    prelaunch,
+    launch,
+    refused,
     restore,
     run_steps,
     seed_everything,
@@ -59,19 +59,17 @@ def latest_checkpoint(run_dir: str) -> str | None:
 
 
 def fit_local(kind: str, config: Config, device: str = "cpu", keep: int | None = None) -> TrainResult:
-    """Train (or resume) ``config`` in this process on ``device``; same result type as ``fit``."""
-    run: RunSpec = config.run
-    run_dir = run.run_dir()
-    if storage.is_url(run_dir):
-        return TrainResult(run.name, run_dir, None, {}, 0.0,
-                           "ConfigError: a local run writes to a local run.storage folder (not a URL)")
+    """Train (or resume) ``config`` in this process on ``device``; same result type as ``fit``
+    (the launch path of ``runner.launch``; every error, a refused input included, in ``result.error``)."""
     try:
-        done, _ = prelaunch(config)
-        if done is not None:
-            return done
-        placed = resolve_device(device)
+        return launch(kind, config, local_device=device, keep=keep)
     except (ConfigError, DataError) as e:
-        return TrainResult(run.name, run_dir, None, {}, 0.0, f"{type(e).__name__}: {e}")
+        return refused(config, e)
+
+
+def train_local(kind: str, config: Config, placed: torch.device, keep: int | None = None) -> TrainResult:
+    """The in-process part of ``runner.launch``, once its checks passed: train on ``placed``."""
+    run: RunSpec = config.run
     threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
     try:  # this process's settings are the caller's again afterwards (a notebook, a test session)
         torch.set_num_threads(run.threads_per_worker or max(1, int(run.cpus_per_worker)))

@@ -24,7 +24,7 @@ import random
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,8 +150,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train's per-worker entry point (see the module docstring)."""
     import ray.train
 
-    from omnicodec.jobs.ray_env import apply_local_env
     from omnicodec.jobs.tracking import RankZeroTracker
+    from omnicodec.runtime.ray_env import apply_local_env
 
     apply_local_env()
     ctx = ray.train.get_context()
@@ -347,16 +347,6 @@ def completed_checkpoint(config: Config) -> TrainResult | None:
     return None
 
 
-def prelaunch(config: Config) -> tuple[TrainResult | None, bool]:
-    """What every launch checks before training, wherever it trains: the shards exist, the run
-    is not already complete (its result, if it is), a relaunch is still the same experiment.
-    Returns (the finished run's result or None, whether this launch created the run folder).
-    Raises ConfigError / DataError naming the problem."""
-    preflight(config)
-    done = completed_checkpoint(config)
-    return done, (guard_relaunch(config) if done is None else False)
-
-
 def forget_failed_launch(config: Config, created: bool) -> None:
     """A launch that failed before its first checkpoint leaves no run folder it created (there
     is nothing to resume, and a stale one would only confuse the corrected relaunch)."""
@@ -368,24 +358,79 @@ def forget_failed_launch(config: Config, created: bool) -> None:
             pass
 
 
-def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
-    """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
+def refused(config: Config, error: Exception) -> TrainResult:
+    """The result of a launch its checks refused: nothing trained, the reason in ``error``."""
+    return TrainResult(config.run.name, config.run.run_dir(), None, {}, 0.0, f"{type(error).__name__}: {error}")
 
-    from omnicodec.jobs.ray_env import check_fits
 
+def launch(kind: str, config: Config, *, local_device: str | None = None, keep: int | None = None,
+           callbacks: list | None = None, start_ray: Callable[[], Any] | None = None) -> TrainResult:
+    """The one launch path: ``omnicodec train`` and ``pretrain``, sweep trials, the demo, the
+    drills and the Python API (``fit``, ``fit_local``, ``train_adaptors``) all come here, and
+    each check runs once, in this order, before anything starts:
+
+    1. the inputs (:func:`preflight`): shards exist, brought networks build and run. A bad
+       input *raises* ConfigError / DataError naming it: one line, before Ray starts and before
+       any run folder exists (the Python API wrappers turn it into ``result.error``);
+    2. a run that already reached ``optim.steps``: its result, read from disk, nothing started;
+    3. a relaunch is still the same experiment (:func:`guard_relaunch`; the first launch
+       records the config), then the placement: ``local_device`` (``cpu``, ``cuda``, ...)
+       trains in this process without Ray (``omnicodec.jobs.local``); otherwise
+       ``start_ray()`` (when given: Ray starts only now that there is something to train),
+       the cluster must fit the workers, and Ray Train fits the run.
+
+    Errors from step 3 on come back in ``result.error``; a launch that fails before its first
+    checkpoint leaves no run folder it created."""
     run: RunSpec = config.run
+    if local_device is not None and storage.is_url(run.run_dir()):
+        return TrainResult(run.name, run.run_dir(), None, {}, 0.0,
+                           "ConfigError: a local run writes to a local run.storage folder (not a URL)")
+    preflight(config)
+    done = completed_checkpoint(config)
+    if done is not None:
+        return done
+    if local_device is not None:
+        from omnicodec.jobs.local import resolve_device, train_local
+
+        try:
+            guard_relaunch(config)
+            placed = resolve_device(local_device)
+        except (ConfigError, DataError) as e:
+            return refused(config, e)
+        return train_local(kind, config, placed, keep)
+    from omnicodec.runtime.ray_env import check_fits
+
     created = False
     try:
-        done, created = prelaunch(config)
-        if done is not None:
-            return done
+        created = guard_relaunch(config)
+        if start_ray is not None:
+            start_ray()
         check_fits(f"run '{run.name}'", run.num_workers * run.cpus_per_worker, run.num_workers if run.use_gpu else 0,
                    f"{run.num_workers} workers x {run.cpus_per_worker:g} CPU")
     except (ConfigError, DataError) as e:
         forget_failed_launch(config, created)
-        return TrainResult(run.name, run.run_dir(), None, {}, 0.0, f"{type(e).__name__}: {e}")
+        return refused(config, e)
+    except BaseException:  # Ray did not start (an unreachable cluster, Ctrl-C): no run folder is left behind
+        forget_failed_launch(config, created)
+        raise
+    return _fit_on_ray(kind, config, callbacks, created)
+
+
+def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
+    """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name.
+    Every error, a refused input included, comes back in ``result.error``."""
+    try:
+        return launch(kind, config, callbacks=callbacks)
+    except (ConfigError, DataError) as e:
+        return refused(config, e)
+
+
+def _fit_on_ray(kind: str, config: Config, callbacks: list | None, created: bool) -> TrainResult:
+    """Ray Train's part of :func:`launch`, once the checks passed."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    run: RunSpec = config.run
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": kind, "config": config.to_dict()},

@@ -6,16 +6,15 @@ metadata and the bundled weights excluded: ``.rayignore``, which ``ray job submi
 cluster runs exactly this code; the cluster image provides the dependencies
 (``infra/docker/Dockerfile``). The user's own files named on the command line (a config, the
 network weights it names) travel as well (``omnicodec.jobs.job_files``), and the job runs
-from their folder. The bundled weights (115 MB, over Ray's 100 MiB upload cap) are found by
-the job at ``$OMNICODEC_ZOO_DIR``: this checkout's folder when the cluster runs on this
-machine, else the value set here (a folder on the cluster), else the cluster's installed
-omnicodec. Logs stream while the job runs. Storage for runs should be shared (``s3://``,
+from their folder (``python -m omnicodec.cli._job``). The bundled weights (115 MB, over Ray's
+100 MiB upload cap) are found by the job at ``$OMNICODEC_ZOO_DIR``: this checkout's folder
+when the cluster runs on this machine, else the value set here (a folder on the cluster),
+else the cluster's installed omnicodec. Logs stream while the job runs. Storage for runs should be shared (``s3://``,
 ``gs://``, NFS): pass it with ``--set run.storage=...``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import socket
@@ -87,14 +86,14 @@ def submit(address: str, args: list[str], wait: bool = True, timeout_s: float | 
 
     if not args:
         raise OmnicodecError("nothing to run: give an omnicodec command after --, e.g. -- train spec.yaml")
-    from omnicodec.jobs.ray_env import use_token_if_available
+    from omnicodec.runtime.ray_env import use_token_if_available
 
     use_token_if_available()
     client = JobSubmissionClient(address)
     with tempfile.TemporaryDirectory(prefix="omnicodec-job-") as tmp:
         files = os.path.join(tmp, PACKAGE)
         staged = stage_command(list(args), files, local=cluster_is_here(address))
-        job_id = client.submit_job(entrypoint="python -m omnicodec.jobs.job_files " + shlex.join(staged),
+        job_id = client.submit_job(entrypoint="python -m omnicodec.cli._job " + shlex.join(staged),
                                    runtime_env=runtime_env(job_files=files, env=zoo_env(address)),
                                    metadata={"omnicodec": "1"})
     print(f"submitted {job_id} to {address}: omnicodec {shlex.join(args)}", flush=True)
@@ -129,9 +128,10 @@ def follow(client: Any, job_id: str, timeout_s: float | None = None) -> Any:
     return status
 
 
-def submit_command(a: argparse.Namespace) -> int:
-    if not a.address:
+def submit_and_wait(address: str | None, args: list[str], wait: bool = True) -> int:
+    """``omnicodec submit``: ``omnicodec ARGS`` as a Ray Job on the cluster at ``address`` (its
+    dashboard); 0 when it succeeded (or was submitted, without ``wait``), else 1."""
+    if not address:
         raise OmnicodecError("--address (or RAY_ADDRESS) is needed: the cluster's dashboard, e.g. http://head:8265")
-    args = [x for x in a.args if x != "--"]
-    _, status = submit(a.address, args, wait=not a.no_wait)
+    _, status = submit(address, [x for x in args if x != "--"], wait=wait)
     return 0 if status in ("SUBMITTED", "SUCCEEDED", "JobStatus.SUCCEEDED") else 1

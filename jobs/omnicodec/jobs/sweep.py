@@ -10,7 +10,6 @@ The sweep ends with the non-dominated trials: ``pareto.png``, ``trials.csv``,
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -220,7 +219,7 @@ def _check_trial_fits(cfg: SweepConfig, train_cfg) -> None:
     that cannot fit that, Ray Train would wait forever. Fail now, in one line."""
     import ray
 
-    from omnicodec.jobs.ray_env import check_fits, init_ray
+    from omnicodec.runtime.ray_env import check_fits, init_ray
 
     if not ray.is_initialized():
         init_ray()
@@ -294,25 +293,3 @@ def write_sweep_report(summary: dict[str, Any], out: str) -> None:
         w.writerow([*(t.get(k) for k in keys), json.dumps(t["config"])])
     storage.write_text(storage.join(out, "trials.csv"), sbuf.getvalue())
     storage.write_text(storage.join(out, "sweep.json"), json.dumps(summary, indent=2, default=str))
-
-
-def sweep_command(a: argparse.Namespace) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from omnicodec.jobs.ray_env import init_ray
-    from omnicodec.jobs.shipped import find_spec
-
-    cfg = SweepConfig.from_cli(find_spec(a.config), a.set)
-    preflight_sweep(cfg)  # the training config, its shards and networks, eval_data: one line, before Ray
-    init_ray(a.address)
-    summary = run_sweep(cfg)
-    t = Table(title=f"sweep {cfg.name}: {len(summary['trials'])} trials (* = Pareto front)")
-    for c in ("trial", "bpp", "score", "config"):
-        t.add_column(c)
-    for tr in sorted(summary["trials"], key=lambda r: (r["eval_bpp"] is None, r["eval_bpp"] or 0)):
-        mark = "*" if tr["trial"] in summary["pareto"] else ""
-        t.add_row(mark + tr["trial"][:24], f"{tr['eval_bpp']:.4f}" if tr["eval_bpp"] is not None else tr["status"],
-                  f"{tr['eval_score']:.4f}" if tr["eval_score"] is not None else "", param_label(tr["config"]))
-    Console(width=120).print(t)
-    print(f"report: {storage.join(cfg.storage, cfg.name, 'sweep.json')} (pareto.png, trials.csv)")

@@ -8,7 +8,6 @@ original images, giving the clean ceiling and the references for label-free agre
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
@@ -416,18 +415,18 @@ def name_adaptor_systems(systems: list[System]) -> None:
             s.name = name if s.name == "all-in-one" else s.name
 
 
-def evaluate_command(a: argparse.Namespace, predictor: Predictor | None = None) -> None:
-    from omnicodec.eval.report import print_summary
-
-    ckpts = [(name, _resolve(name, a.storage)) for name in (a.run or [])] + \
-            [(short_label(c), _resolve(c, a.storage)) for c in (a.adaptors or [])]
-    systems, tasks = build_systems(ckpts, a.baseline, a.storage)
+def evaluate_checkpoints(data: str | list[str], out_dir: str | None, storage_root: str,
+                         runs: list[str] | None = None, adaptors: list[str] | None = None,
+                         baselines: list[str] | None = None, limit: int | None = None, resamples: int = 1000,
+                         predictor: Predictor | None = None, pictures: int = 0, records_cache: str | None = None,
+                         bootstrap_by: str | None = None) -> dict[str, Any]:
+    """``omnicodec eval``'s evaluation: adaptor sets named as ``runs`` (run names under
+    ``storage_root``; labelled by name) and ``adaptors`` (run, checkpoint or adaptors folders,
+    ``zoo:NAME``; labelled by path), each labelled by how it was trained, against ``baselines``
+    (``build_systems``), scored on ``data`` by ``run_evaluation``. Returns the report."""
+    ckpts = [(name, _resolve(name, storage_root)) for name in (runs or [])] + \
+            [(short_label(c), _resolve(c, storage_root)) for c in (adaptors or [])]
+    systems, tasks = build_systems(ckpts, baselines, storage_root)
     name_adaptor_systems(systems)
-    report = run_evaluation(systems, a.data, tasks, a.out, a.limit, resamples=a.resamples, predictor=predictor,
-                            pictures=a.pictures, records_cache=None if a.no_records_cache else a.records_cache,
-                            bootstrap_by=a.bootstrap_by)
-    print_summary(report)
-    cache = report.get("records_cache")
-    if cache and cache["reused"]:
-        print(f"records of {len(cache['reused'])} systems reused from {cache['dir']} "
-              f"({len(cache['computed'])} computed; --no-records-cache to recompute all)")
+    return run_evaluation(systems, data, tasks, out_dir, limit, resamples=resamples, predictor=predictor,
+                          pictures=pictures, records_cache=records_cache, bootstrap_by=bootstrap_by)

@@ -121,7 +121,7 @@ def _stream() -> bytes:
 
 def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8765,
                       recovery_timeout_s: float = 120.0) -> dict[str, Any]:
-    from omnicodec.jobs.ray_env import apply_local_env, init_ray
+    from omnicodec.runtime.ray_env import apply_local_env, init_ray
 
     apply_local_env()  # before Ray is imported: it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import
     from ray import serve
@@ -160,15 +160,15 @@ def serve_fault_drill(seconds: float = 12.0, concurrency: int = 4, port: int = 8
 def serve_multinode_drill(port: int = 8766, requests: int = 6) -> dict[str, Any]:
     """Serve on a loopback multi-node Ray: replicas land on both worker nodes and answer; the
     node under the cls replica is then lost and Serve re-places it on the survivor."""
-    from omnicodec.jobs.ray_env import apply_local_env
+    from omnicodec.runtime.ray_env import apply_local_env
 
     apply_local_env()  # before Ray is imported: it reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import
     import httpx
     import ray
     from ray import serve
 
-    from omnicodec.jobs.chaos import loopback_cluster, process_nodes
-    from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.runtime.cluster import loopback_cluster, process_nodes
+    from omnicodec.runtime.ray_env import init_ray
     from omnicodec.serve.client import wait_healthy
     from omnicodec.serve.run import config_for_adaptors, deploy
 

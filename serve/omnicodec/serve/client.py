@@ -7,10 +7,8 @@ locally, and caches the encoder under ``$OMNICODEC_HOME/edge/<s-fingerprint>``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
-import json
 import os
 from typing import Any
 
@@ -142,15 +140,14 @@ def check_served(client: OmnicodecClient, tasks: str) -> None:
             raise ConfigError(f"--tasks {item}: '{name}' has no version '{version}' (versions: {', '.join(versions)})")
 
 
-def analyze_command(a: argparse.Namespace) -> None:
-    client = OmnicodecClient(a.url, a.token, a.timeout)
-    check_served(client, a.tasks)
-    if a.input.endswith(".omc"):
-        data = storage.read_bytes(a.input)
+def analyze_file(path: str, url: str = "http://127.0.0.1:8000", tasks: str = "cls", token: str | None = None,
+                 timeout: float = 60.0) -> dict:
+    """``omnicodec client analyze``: the server's answers for an image file (encoded here, only
+    the bitstream sent) or an existing ``.omc`` bitstream; unknown tasks are refused first."""
+    client = OmnicodecClient(url, token, timeout)
+    check_served(client, tasks)
+    if path.endswith(".omc"):
+        data = storage.read_bytes(path)
     else:
-        data = client.encode(load_image(a.input))
-    result = client.analyze_bytes(data, a.tasks)
-    for t in result["tasks"].values():
-        if "png_base64" in t:
-            t["png_base64"] = t["png_base64"][:32] + "..."
-    print(json.dumps(result, indent=2))
+        data = client.encode(load_image(path))
+    return client.analyze_bytes(data, tasks)

@@ -6,7 +6,6 @@ same file works with ``serve run CONFIG`` and ``serve deploy CONFIG``.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import threading
 from typing import Any
@@ -68,15 +67,14 @@ def deploy(config: dict[str, Any]) -> str:
     return f"http://{http['host']}:{http['port']}"
 
 
-def serve_command(a: argparse.Namespace) -> None:
+def serve_forever(config: dict[str, Any], address: str | None = None) -> None:
+    """Start (or join, ``address``) Ray, deploy ``config`` (``load_serve_file`` or
+    ``config_for_adaptors``) and serve until Ctrl-C or SIGTERM; Serve is shut down after."""
     from ray import serve
 
-    from omnicodec.jobs.ray_env import init_ray
+    from omnicodec.runtime.ray_env import init_ray
 
-    if bool(a.config) == bool(a.adaptors):
-        raise ConfigError("give a serve CONFIG file or --adaptors CHECKPOINT (one of them)")
-    config = load_serve_file(a.config, a.set) if a.config else config_for_adaptors(a.adaptors, a.set)
-    init_ray(a.address)
+    init_ray(address)
     url = deploy(config)
     print(f"omnicodec serving at {url}  (docs: {url}/docs, health: {url}/healthz); Ctrl-C stops")
     stop = threading.Event()

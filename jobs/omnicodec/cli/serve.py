@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(a: argparse.Namespace) -> None:
-    from omnicodec.serve.run import serve_command
+    from omnicodec.errors import ConfigError
+    from omnicodec.serve.run import config_for_adaptors, load_serve_file, serve_forever
 
-    serve_command(a)
+    if bool(a.config) == bool(a.adaptors):
+        raise ConfigError("give a serve CONFIG file or --adaptors CHECKPOINT (one of them)")
+    config = load_serve_file(a.config, a.set) if a.config else config_for_adaptors(a.adaptors, a.set)
+    serve_forever(config, a.address)

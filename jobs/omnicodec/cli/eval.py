@@ -79,16 +79,69 @@ def _add_execution(s: argparse.ArgumentParser) -> None:
 
 
 def _eval(a: argparse.Namespace) -> None:
-    from omnicodec.jobs.cli_jobs import eval_command
     from omnicodec.sizes import MAX_PIXELS_ENV
 
     previous = os.environ.get(MAX_PIXELS_ENV)
     if a.max_pixels is not None:  # read where the test set loads, in this process (eval.predict.load_test_set)
         os.environ[MAX_PIXELS_ENV] = str(a.max_pixels)
     try:
-        eval_command(a)
+        if a.human:
+            _human(a)
+        else:
+            _tasks(a)
     finally:
         if previous is None:
             os.environ.pop(MAX_PIXELS_ENV, None)
         else:
             os.environ[MAX_PIXELS_ENV] = previous
+
+
+def _human(a: argparse.Namespace) -> None:
+    """``--human``: the rate/distortion report of the learned codecs against JPEG, WebP, AVIF."""
+    from omnicodec.errors import OmnicodecError
+    from omnicodec.eval.rd import run_rd
+
+    if getattr(a, "bootstrap_by", None):
+        raise OmnicodecError("--bootstrap-by groups the task report's images; the --human report "
+                             "resamples single images (drop one of the two)")
+    summary = run_rd(a.data, a.out, a.codec, a.checkpoint, _qualities(a.jpeg), _qualities(a.webp), a.limit,
+                     avif=_qualities(a.avif))
+    print(summary["markdown"])
+    print(f"report: {os.path.join(a.out, 'rd.md')} (rd.png, rd.json, rd_rows.csv)")
+
+
+def _tasks(a: argparse.Namespace) -> None:
+    """The rate/accuracy report; the per-image work is Ray work unless ``--in-process``."""
+    from omnicodec import storage
+    from omnicodec.eval.evaluate import evaluate_checkpoints
+    from omnicodec.eval.report import print_summary
+
+    # paths typed on the command line are made absolute here, in the driver: Ray workers and
+    # actors run in other folders than the user's
+    data, out, records_cache, storage_root = (storage.absolute(v) for v in (a.data, a.out, a.records_cache, a.storage))
+    adaptors = [storage.absolute(x) if os.path.exists(os.path.expanduser(x)) else x for x in a.adaptors or []] or None
+    predictor = None
+    if not a.in_process:  # each (system, shard) is Ray work: local loopback Ray, or --address
+        from omnicodec.jobs.evaluation import ray_predictor
+        from omnicodec.runtime.ray_env import init_ray
+
+        init_ray(a.address)
+        predictor = ray_predictor(a.cpus_per_worker)
+    report = evaluate_checkpoints(data, out, storage_root, runs=a.run, adaptors=adaptors, baselines=a.baseline,
+                                  limit=a.limit, resamples=a.resamples, predictor=predictor, pictures=a.pictures,
+                                  records_cache=None if a.no_records_cache else records_cache,
+                                  bootstrap_by=a.bootstrap_by)
+    print_summary(report)
+    cache = report.get("records_cache")
+    if cache and cache["reused"]:
+        print(f"records of {len(cache['reused'])} systems reused from {cache['dir']} "
+              f"({len(cache['computed'])} computed; --no-records-cache to recompute all)")
+
+
+def _qualities(text: str) -> tuple[int, ...]:
+    from omnicodec.errors import OmnicodecError
+
+    try:
+        return tuple(int(q) for q in text.split(",") if q.strip())
+    except ValueError:
+        raise OmnicodecError(f"qualities must be integers separated by commas, got '{text}'") from None

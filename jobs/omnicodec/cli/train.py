@@ -25,6 +25,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(a: argparse.Namespace) -> None:
-    from omnicodec.jobs.cli_jobs import train_command
+    """One launch (``runner.launch``): the inputs are checked once, before Ray starts and before
+    any run folder (a bad one is one line, exit 2); a finished run says so; Ray starts only
+    when Ray Train will train (not with ``--local``)."""
+    from omnicodec.errors import OmnicodecError
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.report_cli import print_train_summary
+    from omnicodec.jobs.shipped import find_spec
+    from omnicodec.jobs.train import launch_adaptors
+    from omnicodec.runtime.ray_env import init_ray
 
-    train_command(a)
+    cfg = AdaptorTrainConfig.from_yaml(find_spec(a.config), a.set)  # every path absolute from here on
+    result = launch_adaptors(cfg, local_device=a.local, start_ray=lambda: init_ray(a.address))
+    if result.metrics.get("already_complete") and result.error is None:
+        print(f"run '{cfg.run.name}' is already complete ({int(result.metrics['step'])}/{cfg.optim.steps} steps); "
+              f"its adaptors: {result.metrics['adaptors']} (raise optim.steps to train longer, or use a new run.name)")
+    else:
+        print_train_summary(result)
+        if result.error:
+            raise OmnicodecError(f"run {cfg.run.name} failed: {result.error}")
+        print(f"adaptors: {result.metrics['adaptors']}  (every command that takes adaptors also accepts the run "
+              f"name '{cfg.run.name}')")
+    if a.export:
+        from omnicodec.model import OmniCodec
+
+        model = OmniCodec.from_checkpoint(result.metrics["adaptors"])
+        model.save(a.export, metadata={**model.metadata, "exported_from": result.metrics["adaptors"]})
+        print(f"exported adaptors to {a.export}")

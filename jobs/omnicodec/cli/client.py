@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 from omnicodec.cli._common import add_command, add_group
@@ -22,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _analyze(a: argparse.Namespace) -> None:
-    from omnicodec.serve.client import analyze_command
+    from omnicodec.serve.client import analyze_file
 
-    analyze_command(a)
+    result = analyze_file(a.input, a.url, a.tasks, a.token, a.timeout)
+    for t in result["tasks"].values():
+        if "png_base64" in t:
+            t["png_base64"] = t["png_base64"][:32] + "..."
+    print(json.dumps(result, indent=2))

@@ -19,6 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _submit(a: argparse.Namespace) -> int:
-    from omnicodec.jobs.submit import submit_command
+    from omnicodec.jobs.submit import submit_and_wait
 
-    return submit_command(a)
+    return submit_and_wait(a.address, a.args, wait=not a.no_wait)

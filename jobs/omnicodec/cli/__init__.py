@@ -1,8 +1,10 @@
 """``omnicodec``: one command line for data, training, evaluation, coding and serving.
 
-One module per subcommand (``omnicodec/cli/<command>.py``), each with ``register(sub)``
-adding its parser and handler; a new subcommand is one file plus its name in the
-``SUBCOMMANDS`` registry's list. Every ``--help`` says what the command does, what it reads
+The top layer (``jobs/omnicodec/cli``): it may import every layer below, and nothing below
+imports it. One module per subcommand (``omnicodec/cli/<command>.py``), each with
+``register(sub)`` adding its parser and its handler, which turns the parsed flags into typed
+calls of the core, ``omnicodec.jobs`` and ``omnicodec.serve`` (no ``argparse.Namespace``
+below the CLI); a new subcommand is one file plus its name in the ``SUBCOMMANDS`` registry's list. Every ``--help`` says what the command does, what it reads
 and writes, and gives an example. User errors (bad files, configs, bitstreams) print one
 line and exit 2; handlers import their heavy dependencies lazily so ``--help`` stays instant.
 """

@@ -21,6 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(a: argparse.Namespace) -> None:
-    from omnicodec.jobs.demo import demo_command
+    from omnicodec.jobs.demo import run_demo
 
-    demo_command(a)
+    run_demo(a.out, steps=a.steps, fresh=a.fresh)
