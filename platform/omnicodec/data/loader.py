@@ -134,13 +134,16 @@ def _augment(src: Iterator[Sample], size: int | None, hflip: bool, seed: int, se
 
 
 def flip(s: Sample) -> Sample:
+    """Mirror a sample left-right: image, masks and boxes; each dense map as the task kind that
+    reads it flips it (``TaskKind.flip_map``: e.g. normals also negate their x component)."""
     w = s.image.shape[-1]
     s.image = s.image.flip(-1)
     s.seg = s.seg.flip(-1) if s.seg is not None else None
     s.inst = s.inst.flip(-1) if s.inst is not None else None
-    s.maps = {k: v.flip(-1) for k, v in s.maps.items()}
-    if "normals" in s.maps:  # mirrored surfaces face the other way: n_x -> -n_x, stored as (n + 1) / 2 * 255
-        s.maps["normals"][0] = 255 - s.maps["normals"][0]
+    if s.maps:
+        from omnicodec.tasks.kinds import flipped_map
+
+        s.maps = {k: flipped_map(k, v) for k, v in s.maps.items()}
     if len(s.boxes):
         s.boxes = torch.stack([w - s.boxes[:, 2], s.boxes[:, 1], w - s.boxes[:, 0], s.boxes[:, 3]], 1)
     return s

@@ -109,13 +109,15 @@ def load_weights_into(module: nn.Module, state: dict[str, Tensor], location: str
 
 
 class BroughtNetwork(TaskNet):
-    """A user's module behind the TaskNet interface; its kind interprets the output."""
+    """A user's module behind the TaskNet interface; its kind interprets the output
+    (``TaskNet.predict`` / ``label_loss``, as for the bundled networks)."""
 
     def __init__(self, module: nn.Module, spec: NetworkSpec, kind: str):
         super().__init__()
         from omnicodec.tasks.kinds import get_kind
 
-        self.net, self.spec, self.task_kind = module, spec, get_kind(kind)
+        get_kind(kind)  # an unknown kind is refused here, listing the known ones
+        self.net, self.spec, self.kind = module, spec, kind
         self.mean.copy_(torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.std.copy_(torch.tensor(spec.std).view(1, 3, 1, 1))
         names = dict(module.named_modules())
@@ -153,12 +155,6 @@ class BroughtNetwork(TaskNet):
             for h in hooks:
                 h.remove()
         return [c if isinstance(c, Tensor) else next(iter(c.values())) for c in captured]
-
-    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        return self.task_kind.output_loss(self(x), batch)
-
-    def predict(self, x: Tensor) -> Any:
-        return self.task_kind.predict_output(self(x))
 
 
 def check_network(task: str, side: int = 64) -> None:

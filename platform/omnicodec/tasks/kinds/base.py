@@ -1,27 +1,35 @@
-"""What a task KIND is: everything eval, Serve, training and the CLI need to know about a
-family of machine tasks (classification, segmentation, detection, ...), in one object.
+"""What a task KIND is: everything eval, Serve, training, the loader and the CLI need to
+know about a family of machine tasks (classification, segmentation, detection, ...), in one
+object.
 
 A kind is one file in this folder that subclasses :class:`TaskKind` and decorates it with
-``@KINDS.register("name")``, plus one import line in ``kinds/__init__.py`` (the registry).
+``@KINDS.register("name")``, plus one import line in ``kinds/__init__.py`` (the registry);
+a kind with its own trainable network defines that network in the same file (``build``).
 Nothing else in the code base names kinds: task definitions (``tasks/registry.py``), the
-evaluator, the Serve workers and the OpenAPI schema, and ``omnicodec pretrain task`` all ask
-the registry (``get_kind``, ``KINDS``).
+bundled and brought networks, the loader's augmentation, the evaluator, the Serve workers
+and the OpenAPI schema, and ``omnicodec pretrain task`` all ask the registry (``get_kind``,
+``KINDS``).
 
 A kind declares its metrics as class attributes (``metric`` with labels, ``label_free_metric``
 without, ``higher_is_better``), the shard members its labels live in (``needs``, checked per
-sample by ``has_labels``, so evaluation scores label-free rather than against nothing),
-``class_ids`` and ``bootstrap_cost``. Its methods build the kind's own trainable network
-(``build``, None where it has none), turn a frozen network's raw OUTPUT (what ``forward``
-returns: logits, a mask map, detections) into a PREDICTION (``predict_output``), compute a
-label loss from outputs (``output_loss``; both for networks users bring), score predictions
-(``make_metric``, ``primary``), and render predictions as the JSON a Serve response carries
-(``response`` with its OpenAPI ``response_schema``) and as a picture for reports (``draw``).
-"""
+sample by ``has_labels``, so evaluation scores label-free rather than against nothing), the
+dense maps it reads (``maps``: ``<name>.png`` members, e.g. ``sal``; how each one mirrors is
+its ``flip_map``, which the loader's horizontal flip asks), ``class_ids``, ``bootstrap_cost``
+and ``pretrain_defaults`` (batch size, crop and steps of ``omnicodec pretrain task``).
 
+Its methods build the kind's own trainable network (``build``, None where it has none), turn
+a network's raw OUTPUT (what ``forward`` returns: logits, a mask map, detections) into a
+PREDICTION (``predict_output``) and compute a label loss from outputs (``output_loss``).
+These serve EVERY network of the kind, the bundled ones and those users bring alike
+(``TaskNet.predict`` and ``TaskNet.label_loss`` call ``predict`` and ``label_loss`` here), so
+a kind's semantics are written once. Finally it scores predictions (``make_metric``,
+``primary``), and renders them as the JSON a Serve response carries (``response`` with its
+OpenAPI ``response_schema``) and as a picture for reports (``draw``).
+"""
 from __future__ import annotations
 
 from functools import cache, lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -43,6 +51,29 @@ def get_kind(name: str) -> TaskKind:
 @cache
 def _instance(cls: type[TaskKind]) -> TaskKind:
     return cls()
+
+
+def map_owner(name: str) -> TaskKind | None:
+    """The kind that reads dense map ``name`` (``maps``): the first registered that declares it."""
+    for kind in KINDS:
+        if name in KINDS.get(kind).maps:
+            return get_kind(kind)
+    return None
+
+
+def flipped_map(name: str, m: Tensor) -> Tensor:
+    """Dense map ``name`` of a horizontally flipped sample, as the kind that reads it flips it
+    (``TaskKind.flip_map``); a map no kind reads is mirrored as it is."""
+    owner = map_owner(name)
+    return owner.flip_map(name, m) if owner is not None else m.flip(-1)
+
+
+class PretrainDefaults(NamedTuple):
+    """What ``omnicodec pretrain task`` trains a kind's own network with, unless told otherwise."""
+
+    batch_size: int
+    crop: int | None  # None: full images (``data.fit``), e.g. for detectors sized for whole scenes
+    steps: int
 
 
 class TaskMetric:
@@ -70,6 +101,8 @@ class TaskKind:
     bootstrap_cost: ClassVar[int] = 1  # > 1: resampling is expensive (fewer draws for this kind)
     description: ClassVar[str] = ""
     metric_labels: ClassVar[dict[str, str]] = {}  # how reports name the metrics ("miou" -> "mIoU")
+    maps: ClassVar[tuple[str, ...]] = ()  # dense maps (``<name>.png`` members) this kind reads; see flip_map
+    pretrain_defaults: ClassVar[PretrainDefaults] = PretrainDefaults(batch_size=16, crop=160, steps=2000)
 
     # ---------------------------------------------------------------- networks
     def build(self, num_classes: int, **kwargs: Any):
@@ -77,11 +110,28 @@ class TaskKind:
         return None
 
     def predict_output(self, output: Any) -> Any:
-        """Raw network output -> prediction (for networks users bring)."""
+        """Raw network output -> prediction (what metrics, Serve and reports consume)."""
         return output
 
     def output_loss(self, output: Any, batch: dict[str, Any]) -> Tensor:
+        """Raw network output and the batch's labels -> the supervised loss."""
         raise ConfigError(f"task kind '{self.name}' has no label loss for a network you bring; use loss: distill")
+
+    def predict(self, net: Any, x: Tensor) -> Any:
+        """Network ``net``'s prediction for images ``x`` (``TaskNet.predict`` of every network)."""
+        return self.predict_output(net(x))
+
+    def label_loss(self, net: Any, x: Tensor, batch: dict[str, Any]) -> Tensor:
+        """Network ``net``'s supervised loss on images ``x`` (``TaskNet.label_loss`` of every
+        network): ``output_loss`` of its output, unless a kind's loss needs more than outputs."""
+        return self.output_loss(net(x), batch)
+
+    # ------------------------------------------------------------ augmentation
+    def flip_map(self, name: str, m: Tensor) -> Tensor:
+        """Dense map ``name`` (one of ``maps``, C x H x W or H x W as stored) of a sample the
+        loader flips horizontally: mirrored, and its values changed where the flip changes
+        what they mean (surface normals face the other way)."""
+        return m.flip(-1)
 
     # ----------------------------------------------------------------- metrics
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from omnicodec.tasks.kinds.base import KINDS, TaskKind, TaskMetric, caption, class_name
+from omnicodec.tasks.kinds.base import KINDS, PretrainDefaults, TaskKind, TaskMetric, caption, class_name
 from omnicodec.tasks.metrics import TopK
 
 
@@ -35,6 +35,7 @@ class Classification(TaskKind):
     class_ids = True
     description = "image classification (top-1; label-free: top-1 agreement)"
     metric_labels = {"top1": "top-1", "agreement": "agreement"}
+    pretrain_defaults = PretrainDefaults(batch_size=32, crop=160, steps=800)  # a linear head: fewer, larger steps
 
     def build(self, num_classes: int, **kwargs: Any):
         from omnicodec.tasks.networks import SceneClassifier

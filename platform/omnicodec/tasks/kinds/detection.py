@@ -3,6 +3,7 @@ confident detections on the original image (label-free)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import KINDS, PALETTE, TaskKind, TaskMetric, class_name
+from omnicodec.tasks.kinds.base import KINDS, PALETTE, PretrainDefaults, TaskKind, TaskMetric, class_name
 from omnicodec.tasks.metrics import MeanAP
 
 PSEUDO_LABEL_SCORE = 0.5
@@ -45,11 +46,25 @@ class Detection(TaskKind):
     bootstrap_cost = 5  # pycocotools re-accumulates per resample
     description = "object detection (COCO mAP; label-free: mAP against the clean image's confident detections)"
     metric_labels = {"map": "mAP@[.5:.95]"}
+    # full 192 px scenes (crop None): the bundled FCOS is sized for them
+    pretrain_defaults = PretrainDefaults(batch_size=8, crop=None, steps=2500)
 
     def build(self, num_classes: int, **kwargs: Any):
         from omnicodec.tasks.networks import SceneDetector
 
         return SceneDetector(num_classes, **kwargs)
+
+    # A detector's raw output is its detections (torchvision's convention, which networks
+    # users bring follow too): ``predict_output`` keeps them as they are.
+
+    def label_loss(self, net: Any, x: Tensor, batch: dict[str, Any]) -> Tensor:
+        """The detector's own training losses, summed: torchvision's detection convention,
+        where a detector given ``targets`` ({boxes, labels} per image) returns its losses by
+        name. A network whose ``forward`` takes no targets has no label loss here."""
+        if "targets" not in inspect.signature(net.forward).parameters:
+            return super().label_loss(net, x, batch)  # no loss from detections alone: one ConfigError line
+        targets = [{"boxes": b.to(x.device), "labels": lab.to(x.device)} for b, lab in zip(batch["boxes"], batch["labels"])]
+        return sum(net(x, targets).values())
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         if num_classes is None:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from omnicodec.errors import DataError
 from omnicodec.tasks.kinds.base import KINDS, ProbabilityMapKind, TaskMetric
 from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
@@ -29,9 +30,18 @@ def boundaries(seg: Tensor) -> Tensor:
 
 
 def edge_target(sample: Any) -> Tensor | None:
-    if "edge" in sample.maps:
-        return sample.maps["edge"] > 127
-    return boundaries(sample.seg) if sample.seg is not None else None
+    """The sample's edge target: ``edge.png`` > 127, else the boundaries of its label mask."""
+    return edge_map(sample.maps.get("edge"), sample.seg)
+
+
+def edge_map(edge: Tensor | None, seg: Tensor | None) -> Tensor | None:
+    """The ONE definition of the target (H x W, or batched): training (``Edges.target``) and
+    evaluation (``edge_target``) both read it."""
+    if edge is not None:
+        return edge > 127
+    if seg is None:
+        return None
+    return boundaries(seg) if seg.dim() == 2 else torch.stack([boundaries(s) for s in seg])
 
 
 def _dilate(mask: Tensor) -> Tensor:
@@ -86,13 +96,16 @@ class Edges(ProbabilityMapKind):
     needs = ("seg.png",)
     description = "boundary detection (ODS F, 1-pixel tolerance; target: label-mask boundaries)"
     metric_labels = {"odsf": "ODS F"}
+    maps = ("edge",)
 
     def has_labels(self, sample: Any) -> bool:
-        return "edge" in sample.maps or sample.seg is not None
+        return edge_target(sample) is not None
 
     def target(self, batch: dict[str, Any]) -> Tensor:
-        maps = batch.get("maps") or {}
-        return maps["edge"] > 127 if "edge" in maps else torch.stack([boundaries(s) for s in batch["seg"]])
+        target = edge_map((batch.get("maps") or {}).get("edge"), batch.get("seg"))
+        if target is None:
+            raise DataError("an edge task with labels needs edge.png or seg.png in every sample of the batch")
+        return target
 
     def output_loss(self, output: Tensor, batch: dict[str, Any]) -> Tensor:
         """Class-balanced BCE (HED): edges are a few % of pixels."""

@@ -58,6 +58,13 @@ class SurfaceNormals(TaskKind):
     higher_is_better = False
     description = "surface normals (mean angular error in degrees, lower is better)"
     metric_labels = {"mean_angle": "mean angle (deg, lower is better)"}
+    maps = ("normals",)
+
+    def flip_map(self, name: str, m: Tensor) -> Tensor:
+        """Mirrored surfaces face the other way: n_x -> -n_x, stored as (n + 1) / 2 * 255."""
+        m = m.flip(-1)
+        m[0] = 255 - m[0]
+        return m
 
     def has_labels(self, sample: Any) -> bool:
         return "normals" in sample.maps

@@ -20,6 +20,7 @@ class HumanParts(Segmentation):
     needs = ("parts.png",)
     class_ids = False  # part ids: the shards' class list names objects, not parts
     description = "human-part segmentation (mIoU over parts.png, background included; label-free: pixel agreement)"
+    maps = ("parts",)
 
     def label_mask(self, sample: Any) -> Tensor | None:
         return sample.maps.get("parts")

@@ -2,7 +2,8 @@
 map, scored by max F-measure (beta^2 = 0.3, the saliency literature's convention) over 255
 thresholds, and MAE. The target is ``sal.png`` (> 127) where a sample has one (the
 PASCAL-Context converter writes it from ``sal_distill/``); scene shards carry none, so there
-it is the union of the object masks (``seg.png`` > 0) and every scene set serves the kind."""
+it is the union of the object masks (``seg.png`` > 0) and every scene set serves the kind.
+Training and evaluation read the one definition (``salient_map``), for every network."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from omnicodec.errors import DataError
 from omnicodec.tasks.kinds.base import KINDS, ProbabilityMapKind, TaskMetric
 from omnicodec.tasks.kinds.segmentation import MASK_SCHEMA
 
@@ -33,9 +35,15 @@ def f_curve(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def salient(sample: Any) -> Tensor | None:
     """The sample's saliency target: ``sal.png`` > 127, else the union of its object masks."""
-    if "sal" in sample.maps:
-        return sample.maps["sal"] > 127
-    return sample.seg > 0 if sample.seg is not None else None
+    return salient_map(sample.maps.get("sal"), sample.seg)
+
+
+def salient_map(sal: Tensor | None, seg: Tensor | None) -> Tensor | None:
+    """The ONE definition of the target (H x W, or batched): training (``Saliency.target``,
+    the loss of every saliency network) and evaluation (``salient``) both read it."""
+    if sal is not None:
+        return sal > 127
+    return seg > 0 if seg is not None else None
 
 
 class _MaxF(TaskMetric):
@@ -71,8 +79,9 @@ class Saliency(ProbabilityMapKind):
     metric = "maxf"
     label_free_metric = "maxf"  # against the clean map thresholded at 0.5
     needs = ("seg.png",)
-    description = "salient-object segmentation (max F-measure, beta^2=0.3; target: union of the object masks)"
+    description = "salient-object segmentation (max F-measure, beta^2=0.3; target: sal.png, else the union of the object masks)"
     metric_labels = {"maxf": "max F"}
+    maps = ("sal",)
 
     def build(self, num_classes: int = 0, **kwargs: Any):
         from omnicodec.tasks.networks import SaliencyNet
@@ -83,8 +92,10 @@ class Saliency(ProbabilityMapKind):
         return salient(sample) is not None
 
     def target(self, batch: dict[str, Any]) -> Tensor:
-        maps = batch.get("maps") or {}
-        return maps["sal"] > 127 if "sal" in maps else batch["seg"] > 0
+        target = salient_map((batch.get("maps") or {}).get("sal"), batch.get("seg"))
+        if target is None:
+            raise DataError("a sal task with labels needs sal.png or seg.png in every sample of the batch")
+        return target
 
     def make_metric(self, num_classes: int | None, labelled: bool) -> TaskMetric:
         return _MaxF(labelled)

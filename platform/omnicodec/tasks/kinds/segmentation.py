@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from omnicodec.errors import ConfigError
-from omnicodec.tasks.kinds.base import KINDS, PALETTE, TaskKind, TaskMetric, overlay
+from omnicodec.tasks.kinds.base import KINDS, PALETTE, PretrainDefaults, TaskKind, TaskMetric, overlay
 from omnicodec.tasks.metrics import MeanIoU
 from omnicodec.tasks.rle import rle_encode
 
@@ -58,6 +58,7 @@ class Segmentation(TaskKind):
     class_ids = True
     description = "semantic segmentation (mIoU, background included; label-free: pixel agreement)"
     metric_labels = {"miou": "mIoU", "agreement": "pixel agreement"}
+    pretrain_defaults = PretrainDefaults(batch_size=16, crop=160, steps=2000)
 
     def build(self, num_classes: int, **kwargs: Any):
         from omnicodec.tasks.networks import SceneSegmenter
