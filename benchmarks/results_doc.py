@@ -2,9 +2,16 @@
 
 Every evaluation report committed under ``benchmarks/results`` (``report.json`` from
 ``omnicodec eval``, ``rd.json`` from ``omnicodec eval --human``) becomes one section: each
-system's point (rate, PSNR, each task's primary metric with its 95 % interval) and the
-BD-rates the report computed. The sections replace what lies between the two GENERATED
-markers in docs/results.md; the curated tables above them are the README's, moved verbatim.
+system's point (rate, PSNR, each task's primary metric with its 95 % interval), the
+BD-rates the report computed and, beside each, the BD-metric (mean accuracy / dB gain at
+equal rate), each with its overlap; a cell whose overlap is under 50 % of the shorter
+curve's span is marked and does not count (``omnicodec.eval.summary``). A report written
+before overlap meant that (it was the fraction of the LONGER curve's span) and before
+BD-metric existed has both recomputed here from its committed points, which reproduces its
+BD-rates exactly; the BD-metric interval needs the per-image bootstrap resamples, which are
+not committed, so those BD-metric cells carry no interval. The sections replace what lies
+between the two GENERATED markers in docs/results.md; the curated tables above them are the
+README's, moved verbatim.
 
     .venv/bin/python benchmarks/results_doc.py           # rewrite docs/results.md
     .venv/bin/python benchmarks/results_doc.py --check   # exit 1 if it is out of date
@@ -32,11 +39,80 @@ def _interval(ci: list[float] | None, digits: int) -> str:
     return "" if not ci or None in ci else f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
+def _recomputed(entry: dict, anchor: list[dict], test: list[dict], higher_is_better: bool) -> dict:
+    """``entry`` (a BD cell of a committed report) with ``overlap``, ``counts`` and ``bd_metric``
+    as ``summary.bd_rate`` defines them now, recomputed from the committed curve points; the
+    report's own BD-rate and interval stay. Unchanged when it already has them, or when the
+    points do not reproduce its BD-rate (then it stays as written: no overlap shown)."""
+    from omnicodec.eval.summary import bd_rate
+
+    if "counts" in entry:
+        return entry
+    new = bd_rate(anchor, test, higher_is_better=higher_is_better)
+    old = entry.get("bd_rate", entry.get("value"))
+    if (old is None) != (new["bd_rate"] is None) or (old is not None and abs(old - new["bd_rate"]) > 1e-6):
+        return entry
+    keep = {k: v for k, v in entry.items() if k not in ("overlap", "rate_gap")}
+    return {**new, **keep, **{k: new[k] for k in ("overlap", "counts", "rate_gap") if k in new}}
+
+
 def _bd(entry: dict | None) -> str:
+    from omnicodec.eval.report import fmt_bd
+    from omnicodec.eval.summary import SPARSE_GAP
+
     if not entry or entry.get("bd_rate") is None:
         return "n/a" + (f" ({entry['note']})" if entry and entry.get("note") else "")
-    ci = entry.get("ci")
-    return f"{entry['bd_rate']:+.1f} %" + ("" if not ci or None in ci else f" [{ci[0]:+.1f}, {ci[1]:+.1f}]")
+    return fmt_bd(entry["bd_rate"], entry.get("ci"), entry.get("overlap"), entry.get("counts", True),
+                  sparse=entry.get("rate_gap", 1.0) > SPARSE_GAP)
+
+
+def _bd_metric(entry: dict | None, digits: int) -> str:
+    from omnicodec.eval.report import fmt_bd
+
+    m = (entry or {}).get("bd_metric") or {}
+    if m.get("value") is None:
+        return "n/a" + (f" ({m['note']})" if m.get("note") else "")
+    ci = m.get("ci") or ([m["low"], m["high"]] if m.get("low") is not None else None)
+    return fmt_bd(m["value"], ci, m.get("overlap"), m.get("counts", True), digits)
+
+
+def _eval_bd_rows(r: dict) -> tuple[list[str], list[str]]:
+    """The BD rows of an ``omnicodec eval`` report (all-in-one against each baseline) and the
+    names of the cells that do not count."""
+    from omnicodec.eval.summary import TOO_FEW, bd_metric_name
+    from omnicodec.tasks.registry import get_task
+
+    def curve(system: str, metric: str) -> list[dict]:
+        return [{"bpp": p["bpp"], "value": p["psnr"] if metric == "psnr" else p["primary"][metric]}
+                for p in r["points"] if p["system"] == system]
+
+    rows, dropped = [], []
+    for baseline, per in r["summary"]["bd_rate"].items():
+        notes = {(e.get("note"), (e.get("bd_metric") or {}).get("note")) for e in per.values()}
+        if all(e.get("bd_rate") is None for e in per.values()) and len(notes) == 1 and \
+                next(iter(notes))[0] == TOO_FEW:
+            rows.append(f"| {baseline} | every task, psnr | n/a ({next(iter(notes))[0]}) | n/a |")
+            continue
+        for m in [*r["tasks"], "psnr"]:
+            if m not in per:
+                continue
+            up = True if m == "psnr" else get_task(m).higher_is_better
+            key = "psnr" if m == "psnr" else ((r.get("scoring") or {}).get(m) or {}).get("metric", get_task(m).metric)
+            e = _recomputed(per[m], curve(baseline, m), curve("all-in-one", m), up)
+            name = bd_metric_name(key)
+            rows.append(f"| {baseline} | {m} ({name}) | {_bd(e)} | {_bd_metric(e, 2 if m == 'psnr' else 3)} |")
+            for what, cell in (("BD-rate", e), (name, e.get("bd_metric") or {})):
+                value = cell.get("bd_rate") if cell is e else cell.get("value")
+                if value is not None and not cell.get("counts", True):
+                    dropped.append(f"{baseline} {m} {what}")
+    return rows, dropped
+
+
+def _legend(dropped: list[str]) -> list[str]:
+    from omnicodec.eval.report import OVERLAP_MARK
+
+    return ["", f"{OVERLAP_MARK} not counted: overlap < 50 % of the shorter curve's span"
+            + (f" ({'; '.join(dropped)})." if dropped else " (none here).")]
 
 
 def eval_section(path: Path) -> list[str]:
@@ -62,13 +138,10 @@ def eval_section(path: Path) -> list[str]:
             first = next((v for k, v in metrics.items() if k != "agreement"), metrics.get("agreement"))
             cells.append(_num(first, 3))
         out.append("| original (clean) | - | - | " + " | ".join(cells) + " |")
-    bd = (r.get("summary") or {}).get("bd_rate") or {}
-    if bd:
-        metrics = [*tasks, "psnr"]
-        out += ["", "| BD-rate of the report's own curve against | " + " | ".join(metrics) + " |",
-                "|---|" + "---|" * len(metrics)]
-        for baseline, per in bd.items():
-            out.append(f"| {baseline} | " + " | ".join(_bd(per.get(m)) for m in metrics) + " |")
+    if (r.get("summary") or {}).get("bd_rate"):
+        rows, dropped = _eval_bd_rows(r)
+        out += ["", "| BD of the report's own curve against | task (BD-metric) | BD-rate % [95 %] (ov) | "
+                "BD-metric [95 %] (ov) |", "|---|---|---|---|", *rows, *_legend(dropped)]
     return out + [""]
 
 
@@ -81,15 +154,25 @@ def rd_section(path: Path) -> list[str]:
     for points in r["curves"].values():
         for p in points:
             out.append(f"| {p['system']} | {_num(p['bpp'], 3)} | {_num(p.get('psnr'), 2)} | {_num(p.get('ms_ssim'), 3)} |")
-    out += ["", "| BD-rate | PSNR | MS-SSIM |", "|---|---|---|"]
+    out += ["", "| BD | BD-rate % (PSNR) | BD-PSNR (dB) | BD-rate % (MS-SSIM) | BD-MS-SSIM (dB) |",
+            "|---|---|---|---|---|"]
+    dropped = []
     for b in r["bd_rate"]:
         cells = []
         for key in ("psnr", "ms_ssim_db"):
-            v = b.get(key)
-            cells.append("n/a" if not v or v.get("value") is None
-                         else f"{v['value']:+.1f} % [{v['low']:+.1f}, {v['high']:+.1f}]")
+            def curve(family: str, metric: str = key) -> list[dict]:
+                return [{"bpp": p["bpp"], "value": p[metric]} for p in r["curves"][family]]
+            v = _recomputed(b.get(key) or {}, curve(b["anchor"]), curve(b["test"]), True)
+            ci = [v.get("low"), v.get("high")] if v.get("low") is not None else None
+            cells += [_bd({**v, "bd_rate": v.get("value"), "ci": ci}), _bd_metric(v, 2)]
+            name = "PSNR" if key == "psnr" else "MS-SSIM"
+            if v.get("value") is not None and not v.get("counts", True):
+                dropped.append(f"{b['test']} vs {b['anchor']} BD-rate ({name})")
+            m = v.get("bd_metric") or {}
+            if m.get("value") is not None and not m.get("counts", True):
+                dropped.append(f"{b['test']} vs {b['anchor']} BD-{name}")
         out.append(f"| {b['test']} vs {b['anchor']} | " + " | ".join(cells) + " |")
-    return out + [""]
+    return out + _legend(dropped) + [""]
 
 
 def portable_section(path: Path) -> list[str]:
@@ -102,7 +185,18 @@ def portable_section(path: Path) -> list[str]:
 def generated() -> str:
     lines = [BEGIN, "", "## Every committed report, table by table", "",
              "Regenerated from the JSON each evaluation wrote (`.venv/bin/python benchmarks/results_doc.py`); the",
-             "report folders also hold `report.md` / `report.html`, the curves (PNG) and `points.csv`.", ""]
+             "report folders also hold `report.md` / `report.html`, the curves (PNG) and `points.csv`.", "",
+             "Every BD cell shows its overlap (ov): BD-rate compares two curves only over the accuracy range both",
+             "reach, BD-metric only over the rate range both span, and ov is that common range as a fraction of the",
+             "SHORTER curve's own span (accuracy span for BD-rate, log-rate span for BD-metric). ‡: overlap < 50 %,",
+             "shown but not counted (no headline may rest on it). BD-metric (BD-acc, BD-mIoU, BD-mAP, BD-PSNR in dB,",
+             "...): the mean metric difference, the report's own curve minus the baseline, at equal rate over the",
+             "common log-rate range (PCHIP on the operational frontiers, as BD-rate); positive = higher. †: the",
+             "value rests on interpolation across a > 2x rate gap. The reports below were written before BD-metric",
+             "existed and when `overlap` meant the fraction of the LONGER curve's span: overlap and BD-metric are",
+             "recomputed from each report's committed points (which reproduce its BD-rates exactly); BD-metric",
+             "intervals need the per-image bootstrap resamples, which are not committed, so it is shown without.",
+             ""]
     for path in sorted(RESULTS.glob("**/report.json")):
         lines += portable_section(path) if "matrix" in json.loads(path.read_text()) else eval_section(path)
     for path in sorted(RESULTS.glob("**/rd.json")):

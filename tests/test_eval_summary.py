@@ -29,7 +29,18 @@ def test_dominated_points_are_dropped_before_interpolation():
 def test_no_overlap_or_too_few_points_give_no_number_and_a_reason():
     assert bd_rate(_curve([0.1], [0.5]), _curve([0.1, 0.2], [0.5, 0.6]))["bd_rate"] is None
     res = bd_rate(_curve([0.1, 0.2], [0.1, 0.2]), _curve([0.1, 0.2], [0.5, 0.6]))
-    assert res["bd_rate"] is None and "overlap" in res["note"]
+    assert res["bd_rate"] is None and "overlap" in res["note"] and res["counts"] is False
+    # the same rates: BD-metric is defined where BD-rate is not (the accuracy gain at equal rate)
+    assert res["bd_metric"]["value"] == pytest.approx(0.4) and res["bd_metric"]["counts"] is True
+
+
+def test_overlap_is_of_the_shorter_curves_span_not_the_longers():
+    """A short anchor wholly inside a long test curve is compared over ALL of what it measured:
+    overlap 1.0 (it used to read 0.25 here, the share of the LONGER curve's span)."""
+    anchor = _curve([0.2, 0.3, 0.4], [0.50, 0.55, 0.60])  # 0.10 wide
+    test = _curve([0.05, 0.1, 0.2, 0.4, 0.8], [0.40, 0.45, 0.55, 0.65, 0.80])  # 0.40 wide
+    res = bd_rate(anchor, test)
+    assert res["overlap"] == pytest.approx(1.0) and res["counts"] is True and res["bd_rate"] < 0
     assert value_at_rate(_curve([0.2, 0.4], [0.5, 0.6]), 0.1) is None  # no extrapolation
 
 

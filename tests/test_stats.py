@@ -36,6 +36,28 @@ def test_pairing_removes_the_variance_two_systems_share():
     assert diff.low > 0.49 and diff.high < 0.51
 
 
+def test_several_statistics_share_one_bootstrap_and_each_gets_its_own_interval():
+    """``statistic_intervals`` (BD-rate and BD-metric of one pair of curves in one pass) gives
+    each statistic the interval ``statistic_interval`` gives it alone; one defined on fewer
+    than half of the resamples gets none."""
+    from omnicodec.eval.stats import statistic_intervals
+
+    rng = np.random.default_rng(9)
+    data = {"a": rng.normal(0.0, 1.0, 120), "b": rng.normal(0.3, 1.0, 120)}
+    idx = resample_indices(120, 400, seed=2)
+
+    def diff(d):
+        return float(d["b"].mean() - d["a"].mean())
+
+    def rarely(d):
+        return 1.0 if d["a"].mean() > 0.5 else None
+
+    both = statistic_intervals(data, lambda d: {"diff": diff(d), "rarely": rarely(d)}, idx)
+    alone = statistic_interval(data, diff, idx)
+    assert (both["diff"].value, both["diff"].low, both["diff"].high) == (alone.value, alone.low, alone.high)
+    assert both["rarely"].low is None
+
+
 def test_cluster_bootstrap_draws_whole_groups():
     groups = [f"photo-{i // 4}" for i in range(40)]  # 10 photos, 4 crops each, in order
     idx = resample_indices(40, 200, seed=5, groups=groups)
@@ -125,6 +147,7 @@ def test_bd_rate_names_the_widest_rate_gap_its_interpolation_spans():
     from omnicodec.eval.report import _bd
 
     assert _bd({"bd_rate": -40.0, "rate_gap": 8.0}).endswith("†") and "†" not in _bd({"bd_rate": -40.0, "rate_gap": 2.0})
+    assert _bd(bd_rate(anchor, sparse)) == f"{bd_rate(anchor, sparse)['bd_rate']:+.1f} † (ov 100 %)"
 
 
 def test_bd_rate_says_why_it_is_undefined():

@@ -5,8 +5,10 @@ Every system codes every image for real: the learned codecs through omnicodec's 
 Per image: bytes, bpp = 8 * bytes / (H * W), PSNR (RGB, 8-bit), MS-SSIM, encode and decode
 seconds. A curve point is the mean over images; BD-rate (Bjontegaard, PCHIP on the
 operational frontier, see ``summary.bd_rate``) compares a codec family's curve with an
-anchor's, on PSNR and on MS-SSIM in dB (-10 log10(1 - MS-SSIM)); each BD-rate carries a
-paired-bootstrap 95 % interval over images (``stats``).
+anchor's, on PSNR and on MS-SSIM in dB (-10 log10(1 - MS-SSIM)); beside each, BD-PSNR /
+BD-MS-SSIM (the mean dB gain at equal rate, ``summary.bd_metric``). Each carries its overlap
+(a cell under 50 % is marked and does not count) and a paired-bootstrap 95 % interval over
+images (``stats``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from PIL import Image
 
 from omnicodec.eval.human import msssim
-from omnicodec.eval.stats import resample_indices, statistic_interval
+from omnicodec.eval.stats import resample_indices, statistic_intervals
 from omnicodec.eval.summary import bd_rate
 from omnicodec.images import load_image, psnr, to_pil, to_tensor
 
@@ -119,14 +121,34 @@ def _arrays(rows: list[dict[str, Any]], family: str, keys: list[str]) -> dict[st
     return out
 
 
+def _points(a: dict[str, np.ndarray], family: str, metric: str) -> list[dict[str, float]]:
+    """A family's curve (mean bpp, mean metric per system) from the per-image arrays ``a``."""
+    labels = sorted({k.split("|")[1] for k in a if k.startswith(family + "|")})
+    return [{"bpp": float(a[f"{family}|{lab}|bpp"].mean()), "value": float(a[f"{family}|{lab}|{metric}"].mean())}
+            for lab in labels]
+
+
 def _bd_statistic(test: str, anchor: str, metric: str):
-    def stat(a: dict[str, np.ndarray]) -> float | None:
-        def points(family: str) -> list[dict[str, float]]:
-            labels = sorted({k.split("|")[1] for k in a if k.startswith(family + "|")})
-            return [{"bpp": float(a[f"{family}|{lab}|bpp"].mean()), "value": float(a[f"{family}|{lab}|{metric}"].mean())}
-                    for lab in labels]
-        return bd_rate(points(anchor), points(test))["bd_rate"]
+    """BD-rate and BD-metric of ``test`` against ``anchor`` on (resampled) per-image arrays."""
+    def stat(a: dict[str, np.ndarray]) -> dict[str, float | None]:
+        out = bd_rate(_points(a, anchor, metric), _points(a, test, metric))
+        return {"bd_rate": out["bd_rate"], "bd_metric": out["bd_metric"]["value"]}
     return stat
+
+
+def _bd_cell(flat: dict[str, np.ndarray], test: str, anchor: str, metric: str, idx: np.ndarray) -> dict[str, Any]:
+    """One BD cell: the BD-rate interval dict (value, low, high, n, resamples) with its
+    ``overlap``, ``counts`` and ``rate_gap``, and ``bd_metric``: the same for BD-PSNR /
+    BD-MS-SSIM (dB), with its rate overlap (``summary.bd_rate``)."""
+    from omnicodec.eval.summary import bd_metric_name
+
+    point = bd_rate(_points(flat, anchor, metric), _points(flat, test, metric))
+    ivs = statistic_intervals(flat, _bd_statistic(test, anchor, metric), idx)
+    cell = {**ivs["bd_rate"].to_dict(), **{k: point[k] for k in ("overlap", "counts", "rate_gap", "note") if k in point}}
+    pm = point["bd_metric"]
+    cell["bd_metric"] = {"name": bd_metric_name(metric), **ivs["bd_metric"].to_dict(),
+                         **{k: pm[k] for k in ("overlap", "counts", "rate_range", "note") if k in pm}}
+    return cell
 
 
 def summarize(rows: list[dict[str, Any]], anchors: tuple[str, ...] = ("JPEG", "WebP", "AVIF"),
@@ -160,7 +182,7 @@ def summarize(rows: list[dict[str, Any]], anchors: tuple[str, ...] = ("JPEG", "W
                 continue
             entry = {"test": fam, "anchor": anchor}
             for m in METRICS:
-                entry[m] = statistic_interval(flat, _bd_statistic(fam, anchor, m), idx).to_dict()
+                entry[m] = _bd_cell(flat, fam, anchor, m, idx)
             bd.append(entry)
     return {"images": len(keys), "keys": keys, "resamples": resamples, "seed": seed, "curves": curves, "bd_rate": bd}
 
@@ -173,18 +195,33 @@ def _ci(d: dict[str, Any], pct: bool = False, digits: int = 2) -> str:
     return f(v) if lo is None else f"{f(v)} [{f(lo)}, {f(hi)}]"
 
 
+def bd_cells(cell: dict[str, Any]) -> str:
+    """``BD-rate cell | BD-metric cell`` of one ``_bd_cell`` dict (either may lack the new keys:
+    an rd.json written before BD-metric existed)."""
+    from omnicodec.eval.report import fmt_bd
+
+    m = cell.get("bd_metric") or {}
+    ci = [cell.get("low"), cell.get("high")]
+    mci = [m.get("low"), m.get("high")]
+    return (f"{fmt_bd(cell.get('value'), ci, cell.get('overlap'), cell.get('counts', True))} | "
+            f"{fmt_bd(m.get('value'), mci, m.get('overlap'), m.get('counts', True), digits=2)}")
+
+
 def markdown(summary: dict[str, Any], title: str) -> str:
+    from omnicodec.eval.report import BD_LEGEND
+
     n = summary["images"]
     lines = [f"# {title}", "",
              f"{n} images; every rate counts real bytes; intervals are 95 % paired-bootstrap intervals over "
              f"images ({summary['resamples']} resamples, seed {summary['seed']}). BD-rate: Bjontegaard (PCHIP) "
              "on each curve's operational frontier; negative = fewer bytes than the anchor for the same quality.",
-             "", "## BD-rate", "", "| codec | anchor | BD-rate (PSNR) | BD-rate (MS-SSIM dB) |", "|---|---|---|---|"]
+             "", "## BD-rate and BD-PSNR", "",
+             "| codec | anchor | BD-rate % (PSNR) | BD-PSNR (dB) | BD-rate % (MS-SSIM dB) | BD-MS-SSIM (dB) |",
+             "|---|---|---|---|---|---|"]
     for e in summary["bd_rate"]:
-        lines.append(f"| {e['test']} | {e['anchor']} | {_ci(e['psnr'], pct=True, digits=1)} | "
-                     f"{_ci(e['ms_ssim_db'], pct=True, digits=1)} |")
-    lines += ["", "n/a: the two curves share no PSNR (or MS-SSIM) range, or a curve has fewer than two "
-              "frontier points, so no rate can be compared at equal quality.", "",
+        lines.append(f"| {e['test']} | {e['anchor']} | " + " | ".join(bd_cells(e[m]) for m in METRICS) + " |")
+    lines += ["", BD_LEGEND, "", "n/a: the two curves share no PSNR (or MS-SSIM) range (BD-rate) or no rate range "
+              "(BD-PSNR), or a curve has fewer than two frontier points, so nothing can be compared.", "",
               "## Points", "", "| system | bpp | PSNR (dB) | MS-SSIM | encode s/img | decode s/img |",
               "|---|---|---|---|---|---|"]
     for points in summary["curves"].values():

@@ -77,22 +77,98 @@ def _provenance_line(report: dict[str, Any]) -> str:
     return f"Data: {len(hashes)} shard(s), {built}each shard's sha256 is in report.json (`provenance`)."
 
 
-def _bd(v: dict[str, Any]) -> str:
-    if v.get("bd_rate") is None:
+OVERLAP_MARK = "‡"
+
+
+def fmt_bd(value: float | None, ci: list[float] | None = None, overlap: float | None = None, counts: bool = True,
+           digits: int = 1, sparse: bool = False) -> str:
+    """One BD cell: ``value [95 % interval]``, ``†`` (sparse), ``(ov NN %)`` the overlap
+    fraction (rounded down, so a cell just under 50 % never reads 50 %) and ``‡`` when the
+    cell does not count (overlap below 50 % of the shorter curve's span)."""
+    if value is None:
         return "n/a"
+    f = f"+.{digits}f"
+    out = f"{value:{f}}" + (f" [{ci[0]:{f}}, {ci[1]:{f}}]" if ci and None not in ci else "")
+    out += " †" if sparse else ""
+    out += f" (ov {math.floor(100 * overlap + 1e-9):d} %)" if overlap is not None else ""
+    return out + (f" {OVERLAP_MARK}" if not counts else "")
+
+
+def _bd(v: dict[str, Any]) -> str:
+    """The BD-rate cell of a ``summary.bd_rate`` dict (% points)."""
     from omnicodec.eval.summary import SPARSE_GAP
 
-    ci = v.get("ci")
-    sparse = " †" if v.get("rate_gap", 1.0) > SPARSE_GAP else ""
-    return f"{v['bd_rate']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "") + sparse
+    return fmt_bd(v.get("bd_rate"), v.get("ci"), v.get("overlap"), v.get("counts", True),
+                  sparse=v.get("rate_gap", 1.0) > SPARSE_GAP)
 
+
+def _bd_metric(v: dict[str, Any], digits: int = 3) -> str:
+    """The BD-metric cell of a ``summary.bd_rate`` dict (metric units)."""
+    m = v.get("bd_metric") or {}
+    return fmt_bd(m.get("value"), m.get("ci"), m.get("overlap"), m.get("counts", True), digits)
+
+
+BD_LEGEND = ("ov: overlap. BD-rate compares two curves only over the accuracy range both reach, BD-metric only over "
+             "the rate range both span; ov is that common range as a fraction of the SHORTER curve's own span "
+             "(accuracy span for BD-rate, log-rate span for BD-metric). "
+             f"{OVERLAP_MARK} overlap < 50 % of the shorter curve's span: shown, not counted "
+             "(report.json: counts false). BD-metric (BD-acc, BD-mIoU, BD-mAP, BD-PSNR in dB, ...): the mean "
+             "metric difference, test minus anchor, at equal rate over the common log-rate range (PCHIP on the "
+             "operational frontiers, as BD-rate), in the metric's units; positive = the test scores higher (for a "
+             "lower-is-better metric, negative is the gain).")
 
 NA_NOTE = ("n/a in a BD-rate cell: the two curves do not share a range of the metric, or a curve has fewer than "
            "two points on its operational frontier (a point that costs more bits and scores no better is dropped), "
-           "so no rate can be compared at equal accuracy. n/a in a baseline cell: the baseline's curve does not "
+           "so no rate can be compared at equal accuracy; n/a in a BD-metric cell: the curves share no rate range "
+           "(or a curve has fewer than two frontier points). n/a in a baseline cell: the baseline's curve does not "
            "reach that bpp (no extrapolation). †: inside the compared accuracy range a curve's neighbouring "
            "frontier points lie more than 2x apart in rate (report.json: rate_gap), so the value rests on the "
            "interpolation there, not on measured points; the interval covers image sampling only.")
+
+
+def bd_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per (baseline, task or PSNR): BD-rate and BD-metric, each with its overlap."""
+    from omnicodec.eval.summary import TOO_FEW, bd_metric_name
+
+    rows = []
+    for base, v in report["summary"]["bd_rate"].items():
+        if v and all(c.get("bd_rate") is None and (c.get("bd_metric") or {}).get("value") is None
+                     and c.get("note") == TOO_FEW for c in v.values()):
+            rows.append([base, "every task, PSNR", f"n/a ({TOO_FEW})", "n/a"])
+            continue
+        for t in [*report["tasks"], "psnr"]:
+            if t not in v:
+                continue
+            if t == "psnr":
+                what, digits = f"PSNR ({bd_metric_name('psnr')}, dB)", 2
+            else:
+                what, digits = f"{t}{'' if _labelled(report, t) else ' label-free'} ({bd_metric_name(_key(report, t))})", 3
+            rows.append([base, what, _bd(v[t]), _bd_metric(v[t], digits)])
+    return rows
+
+
+def counted_cells(report: dict[str, Any]) -> dict[str, list[str]]:
+    """The BD cells that count (defined, overlap >= 50 %) and those that do not, as
+    ``baseline/task[ BD-metric]`` names: what a headline may quote, and what it may not."""
+    out: dict[str, list[str]] = {"counts": [], "not counted": []}
+    for base, v in ((report.get("summary") or {}).get("bd_rate") or {}).items():
+        for t, cell in v.items():
+            for name, c in ((f"{base}/{t} BD-rate", cell), (f"{base}/{t} BD-metric", cell.get("bd_metric") or {})):
+                value = c.get("bd_rate") if c is cell else c.get("value")
+                if value is not None:
+                    out["counts" if c.get("counts", True) else "not counted"].append(name)
+    return out
+
+
+def not_counted_line(report: dict[str, Any]) -> list[str]:
+    """A line naming the BD cells that do not count (empty when all defined cells count)."""
+    cells = counted_cells(report)["not counted"]
+    return [f"Not counted ({OVERLAP_MARK}, overlap < 50 %): {', '.join(cells)}.", ""] if cells else []
+
+
+def _has_bd(report: dict[str, Any]) -> bool:
+    """Whether the report has a BD table."""
+    return bool((report.get("summary") or {}).get("bd_rate"))
 
 
 def _key(report: dict[str, Any], task: str) -> str:
@@ -106,10 +182,9 @@ def summary_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[li
     tasks, s = report["tasks"], report["summary"]
     out = []
     if s.get("bd_rate"):
-        head = ["anchor (baseline)", *[f"BD-rate {t}{'' if _labelled(report, t) else ' label-free'} (%)" for t in tasks],
-                "BD-rate PSNR (%)"]
-        rows = [[base, *[_bd(v[t]) for t in tasks], _bd(v["psnr"])] for base, v in s["bd_rate"].items()]
-        out.append(("BD-rate of all-in-one against each baseline (negative = fewer bits for the same accuracy)", head, rows))
+        head = ["anchor (baseline)", "task (BD-metric)", "BD-rate % [95 %] (ov)", "BD-metric [95 %] (ov)"]
+        out.append(("BD-rate of all-in-one against each baseline (negative = fewer bits for the same accuracy) and "
+                    "BD-metric (positive = more accuracy at the same rate)", head, bd_rows(report)))
     if s.get("at_equal_rate"):
         head = ["all-in-one point", "bpp", *tasks, "baseline", *[f"{t} (baseline @ same bpp)" for t in tasks], "Delta_m (%)"]
         rows = []
@@ -259,7 +334,7 @@ def write_report(report: dict[str, Any], out_dir: str) -> dict[str, str]:
           "## Operating points", "", markdown_table(head, rows), ""]
     for title, h, r in summary_tables(report):
         md += [f"## {title}", "", markdown_table(h, r), ""]
-    md += [NA_NOTE, ""]
+    md += ([BD_LEGEND, "", *not_counted_line(report)] if _has_bd(report) else []) + [NA_NOTE, ""]
     md += ["## Curves", ""] + [f"![{p}]({p})" for p in plots] + [""]
     if report.get("pictures"):
         pic = report["pictures"]
@@ -295,6 +370,8 @@ def _html(report: dict[str, Any], head: list[str], rows: list[list[str]], plots:
              "<h2>Operating points</h2>", table(head, rows)]
     for title, h, r in summary_tables(report):
         parts += [f"<h2>{html.escape(title)}</h2>", table(h, r)]
+    parts += [f"<p>{html.escape(n)}</p>" for n in
+              ([BD_LEGEND, *not_counted_line(report)] if _has_bd(report) else []) + [NA_NOTE]]
     parts += ["<h2>Curves</h2>"] + [f'<img src="{p}" alt="{p}">' for p in plots]
     if report.get("pictures"):
         parts += ["<h2>What each machine receives</h2>", f'<img src="{report["pictures"]["file"]}" alt="pictures">']
@@ -325,7 +402,12 @@ def print_summary(report: dict[str, Any]) -> None:
         for row in r:
             tt.add_row(*row)
         console.print(tt)
-    if any(v.get("bd_rate") is None for b in report["summary"].get("bd_rate", {}).values() for v in b.values()):
+    if _has_bd(report):
+        console.print(BD_LEGEND)
+        for line in not_counted_line(report):
+            console.print(line)
+    if any(v.get("bd_rate") is None or (v.get("bd_metric") or {}).get("value", 0) is None
+           for b in report["summary"].get("bd_rate", {}).values() for v in b.values()):
         console.print(NA_NOTE)
     if "files" in report:
         console.print(f"report: {report['files']['markdown']}  ({os.path.dirname(report['files']['html'])}/report.html)")

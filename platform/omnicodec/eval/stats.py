@@ -1,8 +1,8 @@
-"""Paired bootstrap over images: 95 % intervals for means, curve summaries and BD-rates.
+"""Paired bootstrap over images: 95 % intervals for means, curve summaries, BD-rates and BD-metrics.
 
 Every system is scored on the SAME images, so the resamples are paired: one resample is
 one draw of image indices (with replacement), applied to every system at once. A statistic
-of several systems (a BD-rate between two curves, a Delta_m) is recomputed on each
+of several systems (a BD-rate or BD-metric between two curves, a Delta_m) is recomputed on each
 resample, and the interval is the 2.5th-97.5th percentile of those values (the
 percentile bootstrap). Paired resampling removes the between-image variance that two
 systems share, which is most of it: a BD-rate interval is far narrower than what two
@@ -106,17 +106,31 @@ def statistic_interval(per_image: dict[str, np.ndarray], statistic: Callable[[di
     paired percentile-bootstrap interval. ``statistic`` receives a dict of arrays (the same
     keys, each resampled with the same indices) and may return None where undefined; the
     interval is taken over the resamples where it is defined (their count is reported)."""
+    return statistic_intervals(per_image, lambda d: {"value": statistic(d)}, idx, level)["value"]
+
+
+def statistic_intervals(per_image: dict[str, np.ndarray],
+                        statistics: Callable[[dict[str, np.ndarray]], dict[str, float | None]],
+                        idx: np.ndarray | None = None, level: float = 0.95) -> dict[str, Interval]:
+    """``statistic_interval`` for several statistics computed together (e.g. BD-rate and
+    BD-metric of one pair of curves): ``statistics`` returns a dict of values, each gets its
+    own interval from the same resamples. A statistic defined on fewer than half of the
+    resamples (or undefined on the data) gets no interval."""
     n = len(next(iter(per_image.values())))
     if any(len(v) != n for v in per_image.values()):
         raise ValueError("per-image arrays must all have one value per image (paired)")
-    value = statistic(per_image)
+    values = statistics(per_image)
     idx = resample_indices(n) if idx is None else idx
-    draws = []
+    draws: dict[str, list[float]] = {k: [] for k in values}
     for row in idx:
-        s = statistic({k: v[row] for k, v in per_image.items()})
-        if s is not None and math.isfinite(s):
-            draws.append(s)
-    if value is None or len(draws) < 0.5 * len(idx):
-        return Interval(value, None, None, n, len(draws))
-    lo, hi = percentile_interval(draws, level)
-    return Interval(float(value), lo, hi, n, len(draws))
+        for k, s in statistics({k: v[row] for k, v in per_image.items()}).items():
+            if k in draws and s is not None and math.isfinite(s):
+                draws[k].append(s)
+    out = {}
+    for k, value in values.items():
+        if value is None or len(draws[k]) < 0.5 * len(idx):
+            out[k] = Interval(value, None, None, n, len(draws[k]))
+        else:
+            lo, hi = percentile_interval(draws[k], level)
+            out[k] = Interval(float(value), lo, hi, n, len(draws[k]))
+    return out
