@@ -117,3 +117,15 @@ def test_a_subcommand_is_one_file_plus_one_registry_line(throwaway, capsys):
     with pytest.raises(SystemExit):
         main(["hello", "--help"])
     assert "example: omnicodec hello" in capsys.readouterr().out
+
+
+def test_the_task_registry_lists_bundled_tasks_without_torch():
+    """``--help`` may list the tasks ``pretrain task`` trains, and their kinds' defaults,
+    without importing torch (the CLI's parser stays instant)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from omnicodec.tasks.registry import trainable_tasks; "
+            "print(','.join(trainable_tasks()), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["cls,seg,det", "False"]

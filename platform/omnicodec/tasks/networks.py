@@ -225,8 +225,8 @@ class _FPNBackbone(nn.Module):
 class SceneDetector(_BackboneNet):
     """FCOS (torchvision) with a 64-channel FPN and 2-conv heads, sized for 192 px scenes.
 
-    Its raw output is what a torchvision detector returns: detections in eval mode, and,
-    given targets, its training losses (``Detection.label_loss`` passes them)."""
+    Its raw output is what a torchvision detector returns: its detections, or, given
+    targets, its training losses (``Detection.label_loss`` passes them)."""
 
     kind = "det"
 

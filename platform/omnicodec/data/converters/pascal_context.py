@@ -16,6 +16,10 @@ from typing import Any
 from omnicodec.data.converters.base import CONVERTERS, Converter, image_member, need, sink, split_card
 from omnicodec.errors import DataError
 
+# map name -> the dataset's folder of it. The folders are PASCAL-Context's multi-task layout
+# (another dataset keeps the same maps elsewhere: its converter says where); the map names are
+# the task kinds' (``TaskKind.maps``: each is read by a registered kind, tests/test_task_kinds.py).
+# What a map's values mean, and how they flip, is the kind's; this converter only copies them.
 MULTITASK_FOLDERS = {"parts": "human_parts", "sal": "sal_distill", "normals": "normals_distill", "edge": "edges"}
 
 

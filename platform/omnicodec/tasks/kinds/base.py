@@ -26,6 +26,7 @@ a kind's semantics are written once. Finally it scores predictions (``make_metri
 ``primary``), and renders them as the JSON a Serve response carries (``response`` with its
 OpenAPI ``response_schema``) and as a picture for reports (``draw``).
 """
+
 from __future__ import annotations
 
 from functools import cache, lru_cache
