@@ -58,3 +58,25 @@ def test_the_hooks_do_nothing_outside_a_cancellable_block_and_raise_inside_once_
         net(x)
     assert net(x).shape == x.shape  # the flag is the block's, not the network's
     assert len(net[0]._forward_pre_hooks) == 1 and len(make_cancellable(net)[0]._forward_pre_hooks) == 1
+
+
+def test_a_task_replica_answers_each_request_like_the_library_and_none_where_all_callers_are_gone():
+    """``TaskWorker.run_batch`` (a Serve task replica, here without Ray) runs the library's
+    batched synthesis: each answer equals the task network on ``OmniCodec.decode_batch``'s
+    view of its stream; a shape group whose callers are all gone stops and answers None."""
+    from omnicodec import zoo
+    from omnicodec.serve.core import TaskWorker
+
+    worker = TaskWorker("cls", str(zoo.WEIGHTS_DIR / "adaptors-demo"))
+    torch.manual_seed(0)
+    images = [torch.rand(3, h, w) for h, w in [(64, 96), (96, 64), (64, 96)]]
+    streams = worker.model.encode_batch(images)
+    items = [(y, {"height": s.height, "width": s.width}) for s, y in worker.model.decode_latents(streams)]
+    expected = [worker.predict(d["cls"]) for d in worker.model.decode_batch(streams, tasks=["cls"])]
+    assert worker.run_batch(items) == expected
+    events = [threading.Event() for _ in items]
+    events[1].set()  # alone in its shape: its group is called off
+    assert worker.run_batch(items, called_off=events) == [expected[0], None, expected[2]]
+    events[0].set()  # one caller of a group of two gone: the group still runs
+    assert worker.run_batch(items, called_off=events) == [expected[0], None, expected[2]]
+    assert expected[1] == worker.predict(worker.model.decode(streams[1], tasks=["cls"])["cls"])

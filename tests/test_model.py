@@ -121,3 +121,44 @@ def test_forward_bpp_estimate_tracks_real_bytes(trained_codec, photo):
     real = 8 * len(model.encode(photo).to_bytes()) / (200 * 300)
     est = model.estimate_bpp(photo)
     assert abs(real - est) / real < 0.15  # header and coder overhead only
+
+
+def test_per_group_runs_each_shape_once_and_scatters_back_in_order():
+    from omnicodec.images import group_positions, per_group
+
+    shapes = [(3, 64, 64), (3, 96, 128), (3, 64, 64), (3, 70, 130), (3, 96, 128), (3, 64, 64)]
+    assert group_positions(shapes) == {(3, 64, 64): [0, 2, 5], (3, 96, 128): [1, 4], (3, 70, 130): [3]}
+    calls = []
+
+    def run(shape, idx):
+        calls.append((shape, idx))
+        return [f"{i}:{shape[-1]}" for i in idx]
+
+    assert per_group(shapes, run) == ["0:64", "1:128", "2:64", "3:130", "4:128", "5:64"]
+    assert [c[0] for c in calls] == [(3, 64, 64), (3, 96, 128), (3, 70, 130)]  # first-seen order, once each
+    assert per_group([], run) == []
+
+
+def test_batched_reconstruction_serve_runs_equals_per_stream_decode(trained_codec):
+    """Serve's task replicas call ``reconstruct_batch`` on the latents their router decoded:
+    a stream alone in its shape gets exactly what ``decode`` gives; streams sharing a shape get
+    exactly what ``decode_batch`` gives (one g_s pass for the group)."""
+    torch.manual_seed(0)
+    model = OmniCodec(trained_codec, ["cls", "seg"])
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.01)
+    images = [torch.rand(3, h, w) for h, w in [(64, 64), (96, 128), (70, 130), (200, 64), (64, 64)]]
+    streams = model.encode_batch(images)
+    decoded = model.decode_latents(streams)
+    latents, sizes = [y for _, y in decoded], [(s.height, s.width) for s, _ in decoded]
+    served = model.reconstruct_batch(latents, sizes, ["cls"], human=True)
+    for i in (1, 2, 3):  # alone in their shape
+        alone = model.decode(streams[i], tasks=["cls"], human=True)
+        assert set(served[i]) == {"cls", HUMAN}
+        assert all(torch.equal(served[i][k], alone[k]) for k in alone)
+        assert served[i]["cls"].shape == (1, 3, *images[i].shape[1:])
+    batched = model.decode_batch(streams, tasks=["cls"], human=True)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(served, batched) for k in a)
+    for i in (0, 4):  # shared a g_s pass: equal to one-by-one decoding up to float summation order
+        alone = model.decode(streams[i], tasks=["cls"])
+        assert torch.allclose(served[i]["cls"], alone["cls"], atol=1e-5)

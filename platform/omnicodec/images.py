@@ -1,8 +1,11 @@
-"""Images in and out: PIL <-> float tensors in [0, 1], padding to the codec's grid."""
+"""Images in and out: PIL <-> float tensors in [0, 1], padding to the codec's grid, and
+batching images (or latents) of equal shape into one pass."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -13,6 +16,9 @@ from omnicodec import storage
 from omnicodec.bitstream import padding_for
 from omnicodec.errors import DataError
 from omnicodec.sizes import MAX_PIXELS_ENV, check_pixels
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
 
 # Modes whose samples are wider than 8 bits, with the value that maps to white.
 WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
@@ -104,6 +110,31 @@ def pad_to_grid(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     if pb or pr:
         x = F.pad(x, (0, pr, 0, pb), mode="replicate")
     return x, (pb, pr)
+
+
+def group_positions(keys: Iterable[K]) -> dict[K, list[int]]:
+    """The positions of equal keys (e.g. tensor shapes): keys in order of first appearance,
+    each one's positions ascending."""
+    groups: dict[K, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return groups
+
+
+def per_group(keys: Sequence[K], run: Callable[[K, list[int]], Sequence[R]]) -> list[R]:
+    """Group by shape, one pass per group, scatter back: ``run(key, positions)`` is called
+    once per group of equal ``keys`` (``group_positions``) and returns one result per
+    position, in the order given; the results come back in the order of ``keys``. Every
+    batched path (encoding, entropy decoding, synthesis, Serve's task replicas) goes
+    through here."""
+    out: list = [None] * len(keys)
+    for key, idx in group_positions(keys).items():
+        results = run(key, idx)
+        if len(results) != len(idx):
+            raise ValueError(f"per_group: {len(results)} results for a group of {len(idx)}")
+        for i, r in zip(idx, results):
+            out[i] = r
+    return out
 
 
 PSNR_CAP = 100.0  # dB: a perfect reconstruction (a blank image through JPEG) scores this, not inf

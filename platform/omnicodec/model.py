@@ -40,7 +40,8 @@ from omnicodec.errors import (
     OmnicodecError,
     StreamMismatch,
 )
-from omnicodec.images import pad_to_grid
+from omnicodec.images import pad_to_grid, per_group
+from omnicodec.objective import bpp_from_likelihoods
 
 HUMAN = "human"
 
@@ -135,8 +136,8 @@ class OmniCodec(nn.Module):
         if human:
             x_hat[HUMAN] = self.synthesis(est.y_hat, None).clamp(0, 1)
         num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
-        bits = sum(torch.log2(lk).sum() for lk in est.likelihoods.values())
-        return {"x_hat": x_hat, "likelihoods": est.likelihoods, "bpp": -bits / num_pixels, "y_hat": est.y_hat}
+        bpp = bpp_from_likelihoods(est.likelihoods, num_pixels)
+        return {"x_hat": x_hat, "likelihoods": est.likelihoods, "bpp": bpp, "y_hat": est.y_hat}
 
     @torch.no_grad()
     def estimate_bpp(self, x: Tensor) -> float:
@@ -166,20 +167,19 @@ class OmniCodec(nn.Module):
         self._require_cpu()
         latent = self.codec.latent
         coding = self.coding or latent.default_coding
-        out: list[Bitstream | None] = [None] * len(images)
-        groups: dict[tuple[int, int], list[int]] = {}
         for i, x in enumerate(images):
             if x.dim() != 3 or x.shape[0] != 3:
                 raise OmnicodecError(f"encode takes RGB images (3xHxW), image {i} has shape {tuple(x.shape)}")
-            groups.setdefault(tuple(x.shape[-2:]), []).append(i)
-        for (h, w), idx in groups.items():
+
+        def encode_group(size: tuple[int, int], idx: list[int]) -> list[Bitstream]:
+            h, w = size
             padded, (pb, pr) = pad_to_grid(torch.stack([images[i] for i in idx]).float())
             y = self.analysis(padded.to(self.device))
             strings, z_shape, checks = latent.compress_batch(y, coding)
-            for i, s, check in zip(idx, strings, checks):
-                out[i] = Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr,
-                                   z_shape, s, coding=coding, entropy_check=check)
-        return out  # type: ignore[return-value]
+            return [Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr,
+                              z_shape, s, coding=coding, entropy_check=check) for s, check in zip(strings, checks)]
+
+        return per_group([tuple(x.shape[-2:]) for x in images], encode_group)
 
     def check_stream_codec(self, stream: Bitstream | bytes) -> Bitstream:
         """Parse and check that ``stream`` was coded by this model's codec (no decoding)."""
@@ -211,11 +211,11 @@ class OmniCodec(nn.Module):
         a server answers each request on its own)."""
         self._require_cpu()
         checked = [self.check_stream_codec(s) for s in streams]
-        groups: dict[tuple, list[int]] = {}
-        for i, stream in enumerate(checked):
-            groups.setdefault((tuple(stream.z_shape), stream.coding), []).append(i)
-        out: list = [None] * len(checked)
-        for (z_shape, coding), idx in groups.items():
+
+        def decode_group(key: tuple, group: list[int]) -> list:
+            z_shape, coding = key
+            out: dict[int, Any] = {}
+            idx = group
             while idx:
                 try:
                     y_hat = self.codec.latent.decompress_batch(
@@ -232,38 +232,27 @@ class OmniCodec(nn.Module):
                 for j, i in enumerate(idx):  # own storage: a pickled view would carry the whole batch
                     out[i] = (checked[i], y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat)
                 break
-        return out
+            return [out[i] for i in group]
+
+        return per_group([(tuple(s.z_shape), s.coding) for s in checked], decode_group)
 
     @torch.no_grad()
     def decode(self, stream: Bitstream | bytes, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
         """Entropy-decode once, then one g_s pass per task (and/or the human view)."""
-        stream, y_hat = self.decode_latent(stream)
-        if tasks:
-            self.check_stream_adaptor(stream)
-        return self.reconstruct(stream, y_hat, tasks, human)
+        return self.decode_batch([stream], tasks, human)[0]
 
     @torch.no_grad()
     def decode_batch(self, streams: Sequence[Bitstream | bytes], tasks: Sequence[str] = (),
                      human: bool = False) -> list[dict[str, Tensor]]:
-        """Many bitstreams: each entropy-decoded once on the CPU, then latents of equal shape
-        share one g_s pass per task on the model's device."""
+        """Many bitstreams: each entropy-decoded once on the CPU (``decode_latents``), then
+        latents of equal shape share one g_s pass per task on the model's device
+        (``reconstruct_batch``). The one decode path: ``decode`` is this for one stream."""
         decoded = self.decode_latents(streams)
         if tasks:
             for stream, _ in decoded:
                 self.check_stream_adaptor(stream)
-        out: list[dict[str, Tensor]] = [{} for _ in decoded]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (_, y_hat) in enumerate(decoded):
-            groups.setdefault(tuple(y_hat.shape), []).append(i)
-        names = [*tasks, *([HUMAN] if human else [])]
-        for idx in groups.values():
-            y = torch.cat([decoded[i][1] for i in idx]).to(self.device)
-            for name in names:
-                x_hat = self.synthesis(y, None if name == HUMAN else name).clamp_(0, 1)
-                for j, i in enumerate(idx):
-                    stream = decoded[i][0]
-                    out[i][name] = torch.nan_to_num(x_hat[j : j + 1, :, : stream.height, : stream.width])
-        return out
+        return self.reconstruct_batch([y_hat for _, y_hat in decoded],
+                                      [(stream.height, stream.width) for stream, _ in decoded], tasks, human)
 
     def check_stream_adaptor(self, stream: Bitstream) -> None:
         if stream.adaptor_fp != self._s_fp_short():
@@ -276,13 +265,31 @@ class OmniCodec(nn.Module):
     @torch.no_grad()
     def reconstruct(self, stream: Bitstream, y_hat: Tensor, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
         """``x_hat`` per task from an already decoded latent, cropped to the original size."""
+        return self.reconstruct_batch([y_hat], [(stream.height, stream.width)], tasks, human)[0]
+
+    @torch.no_grad()
+    def reconstruct_batch(self, latents: Sequence[Tensor], sizes: Sequence[tuple[int, int]],
+                          tasks: Sequence[str] = (), human: bool = False) -> list[dict[str, Tensor]]:
+        """``x_hat`` per task (and/or the human view) from entropy-decoded latents (1xMxhxw
+        each, of any shapes), each cropped to its image's ``(height, width)`` in ``sizes``.
+        Latents of equal shape share one g_s pass per task on the model's device; each view
+        is clamped to [0, 1], cropped, then NaNs zeroed. Serve's task replicas call this with
+        the latents their router decoded; ``decode_batch`` calls it after ``decode_latents``."""
+        if len(latents) != len(sizes):
+            raise ValueError(f"reconstruct_batch: {len(latents)} latents, {len(sizes)} sizes")
         names = [*tasks, *([HUMAN] if human else [])]
-        out = {}
-        y_hat = y_hat.to(self.device)
-        for name in names:
-            x_hat = self.synthesis(y_hat, None if name == HUMAN else name).clamp_(0, 1)
-            out[name] = torch.nan_to_num_(x_hat[..., : stream.height, : stream.width])
-        return out
+
+        def synthesize_group(_: tuple[int, ...], idx: list[int]) -> list[dict[str, Tensor]]:
+            y = torch.cat([latents[i] for i in idx]).to(self.device)
+            out: list[dict[str, Tensor]] = [{} for _ in idx]
+            for name in names:
+                x_hat = self.synthesis(y, None if name == HUMAN else name).clamp_(0, 1)
+                for j, i in enumerate(idx):
+                    h, w = sizes[i]
+                    out[j][name] = torch.nan_to_num(x_hat[j : j + 1, :, :h, :w])
+            return out
+
+        return per_group([tuple(y_hat.shape) for y_hat in latents], synthesize_group)
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint(self, metadata: dict[str, Any] | None = None) -> AdaptorCheckpoint:

@@ -11,19 +11,52 @@
 - the optional human term (``human_weight`` = mu > 0) keeps the frozen decoder's view of
   the same bitstream close to the original, for deployments where people also watch.
 
-Ray jobs only orchestrate this object: build it, call it on a batch, step the optimizer.
+The codec's own rate-distortion loss (``RateDistortionLoss``: L = R + lambda * 255^2 * MSE,
+or R + lambda * L_task for a codec fine-tuned to one task) lives here too. Every loss returns
+its parts (tensors, ``"loss"`` among them; ``floats`` makes them loggable), and the rate of
+every one of them, and of ``OmniCodec.forward``, is ``bpp_from_likelihoods``.
+
+Ray jobs only orchestrate these objects: build one, call it on a batch, step the optimizer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
 
-from omnicodec.model import HUMAN, OmniCodec
 from omnicodec.tasks.networks import TaskNet, distill_loss
+
+if TYPE_CHECKING:
+    from omnicodec.model import OmniCodec
+
+
+def bpp_from_likelihoods(likelihoods: Mapping[str, Tensor], num_pixels: int, per_image: bool = False) -> Tensor:
+    """Bits per pixel of the bitstreams whose symbols have these likelihoods (y's and z's):
+    ``-sum log2 p / num_pixels`` over the batch (``num_pixels``: the batch's), or with
+    ``per_image`` one value per image (``num_pixels``: one image's)."""
+    if per_image:
+        bits = sum(torch.log2(lk).flatten(1).sum(1) for lk in likelihoods.values())
+    else:
+        bits = sum(torch.log2(lk).sum() for lk in likelihoods.values())
+    return -bits / num_pixels
+
+
+def mse(x_hat: Tensor, x: Tensor) -> Tensor:
+    return torch.mean((x_hat - x) ** 2)
+
+
+def psnr_from_mse(mse: Tensor) -> Tensor:
+    """PSNR in dB of images in [0, 1] (the MSE floored at 1e-10: at most 100 dB)."""
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def floats(parts: Mapping[str, Tensor | float]) -> dict[str, float]:
+    """A loss's parts as plain floats, for logging."""
+    return {k: float(v.detach()) if isinstance(v, Tensor) else float(v) for k, v in parts.items()}
 
 
 @dataclass
@@ -50,23 +83,66 @@ class MultiTaskObjective:
     terms: list[TaskTerm]
     lmbda: float = 1.0
     human_weight: float = 0.0
-    parts: dict[str, float] = field(default_factory=dict, init=False)
 
     @property
     def tasks(self) -> list[str]:
         return [t.name for t in self.terms]
 
-    def __call__(self, model: OmniCodec | torch.nn.Module, x: Tensor, batch: dict[str, Any] | None = None) -> Tensor:
-        """The loss for images ``x`` (and their labels in ``batch``); ``self.parts`` then holds
-        each term as a float, for logging."""
+    def __call__(self, model: OmniCodec | torch.nn.Module, x: Tensor,
+                 batch: dict[str, Any] | None = None) -> dict[str, Tensor]:
+        """The loss for images ``x`` (and their labels in ``batch``) and its parts: ``bpp``,
+        ``L_<task>`` per task, ``human_psnr`` with the human term, and ``loss``."""
+        from omnicodec.model import HUMAN
+
         batch = batch or {}
         out = model(x, self.tasks, human=self.human_weight > 0)
         losses = {t.name: t(out["x_hat"][t.name], x, batch) for t in self.terms}
         loss = out["bpp"] + self.lmbda * sum(t.weight * losses[t.name] for t in self.terms)
-        self.parts = {"bpp": float(out["bpp"].detach()), **{f"L_{k}": float(v.detach()) for k, v in losses.items()}}
+        parts = {"bpp": out["bpp"], **{f"L_{k}": v for k, v in losses.items()}}
         if self.human_weight > 0:
-            mse = torch.mean((out["x_hat"][HUMAN] - x) ** 2)
-            loss = loss + self.human_weight * 255**2 * mse
-            self.parts["human_psnr"] = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
-        self.parts["loss"] = float(loss.detach())
-        return loss
+            human_mse = mse(out["x_hat"][HUMAN], x)
+            loss = loss + self.human_weight * 255**2 * human_mse
+            parts["human_psnr"] = psnr_from_mse(human_mse.detach())
+        parts["loss"] = loss
+        return parts
+
+
+@dataclass
+class RateDistortionLoss:
+    """A whole codec's training loss (CompressAI's ``RateDistortionLoss``), on the output of
+    a CompressAI model's ``forward`` (``x_hat``, ``likelihoods``):
+
+        L = bpp + lmbda * 255^2 * MSE(x_hat, x)                    (a codec for people)
+        L = bpp + lmbda * L_task(clamp(x_hat, 0, 1), x, batch)     (``task``: full fine-tuning)
+        L = mean_b(bpp_b + lambda_b * 255^2 * MSE_b)               (``lambdas``: one per image)
+
+    ``lambdas`` (a variable-rate codec trains each image at its own level) replaces ``lmbda``.
+    Returns its parts: ``loss``, ``bpp``, ``mse`` and ``psnr`` (of the unclamped ``x_hat``; bpp
+    and MSE averaged over the batch), and with ``task`` the task's term as ``L_<task>``."""
+
+    lmbda: float
+    task: TaskTerm | None = None
+
+    def __call__(self, out: Mapping[str, Any], x: Tensor, batch: dict[str, Any] | None = None,
+                 lambdas: Tensor | None = None) -> dict[str, Tensor]:
+        if lambdas is not None:
+            return self._per_image(out, x, lambdas)
+        bpp = bpp_from_likelihoods(out["likelihoods"], x.shape[0] * x.shape[-2] * x.shape[-1])
+        distortion_mse = mse(out["x_hat"], x)
+        parts: dict[str, Tensor] = {}
+        if self.task is None:
+            distortion = 255**2 * distortion_mse
+        else:
+            distortion = self.task(out["x_hat"].clamp(0, 1), x, batch or {})
+            parts[f"L_{self.task.name}"] = distortion
+        return {"loss": bpp + self.lmbda * distortion, "bpp": bpp, "mse": distortion_mse,
+                "psnr": psnr_from_mse(distortion_mse.detach()), **parts}
+
+    def _per_image(self, out: Mapping[str, Any], x: Tensor, lambdas: Tensor) -> dict[str, Tensor]:
+        if self.task is not None:
+            raise ValueError("per-image lambdas weigh 255^2 * MSE; a task's term takes one lmbda")
+        bpp = bpp_from_likelihoods(out["likelihoods"], x.shape[-2] * x.shape[-1], per_image=True)
+        image_mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
+        loss = (bpp + lambdas.to(image_mse.dtype) * 255**2 * image_mse).mean()
+        batch_mse = image_mse.mean()
+        return {"loss": loss, "bpp": bpp.mean(), "mse": batch_mse, "psnr": psnr_from_mse(batch_mse.detach())}

@@ -3,8 +3,8 @@
 The objective itself lives in the core (``omnicodec.objective``, testable without Ray);
 this job orchestrates it. One step::
 
-    loss = objective(model, x, batch)          # R + lambda * sum_t w_t L_t [+ human term]
-    loss.backward(); clip; AdamW step; LR schedule step
+    parts = objective(model, x, batch)         # R + lambda * sum_t w_t L_t [+ human term], and its parts
+    parts["loss"].backward(); clip; AdamW step; LR schedule step
 
 DDP wraps the OmniCodec, whose only parameters are the adaptors; the frozen task networks
 live in the objective, outside DDP.
@@ -30,7 +30,7 @@ from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import ADAPTOR_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
-from omnicodec.objective import MultiTaskObjective, TaskTerm
+from omnicodec.objective import MultiTaskObjective, TaskTerm, floats
 from omnicodec.tasks.registry import TaskInfo, get_task, load_task_net, register_task, task_from_definition
 
 ADAPTORS_DIR = "adaptors"
@@ -188,18 +188,18 @@ class AdaptorTrainJob(Job):
         try:
             with torch.no_grad(), torch.random.fork_rng():
                 torch.manual_seed(0)
-                self.objective(model, self._val_batch["image"].to(self.device), self._val_batch)
+                parts = self.objective(model, self._val_batch["image"].to(self.device), self._val_batch)
         finally:
             model.train(was)
-        return {f"val_{k}": v for k, v in self.objective.parts.items()}
+        return {f"val_{k}": v for k, v in floats(parts).items()}
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         x = batch["image"].to(self.device)
-        loss = self.objective(self.model, x, batch)
+        parts = self.objective(self.model, x, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts["loss"].backward()
         norm = self.clip_and_step(self.params, self.config.optim)
-        return {**self.objective.parts, "grad_norm": norm}
+        return {**floats(parts), "grad_norm": norm}
 
     def export(self, directory: str) -> None:
         cfg = self.config

@@ -5,7 +5,8 @@ CompressAI's recipe on the platform's machinery: the main loss trains every weig
 auxiliary loss trains the entropy bottleneck's quantiles, and ``update(force=True)``
 builds the CDF tables before the weights are exported. ``init_from`` fine-tunes from an
 existing codec (a bundled ``arch:quality`` or a checkpoint), the usual way to get
-further points of a rate ladder cheaply.
+further points of a rate ladder cheaply. The loss is the core's ``RateDistortionLoss``
+(``omnicodec.objective``, testable without Ray); this job orchestrates it.
 
 ``task`` set: the distortion is that task's term of the adaptor objective (the frozen
 network's label loss, or distillation against it on the original) on the reconstruction.
@@ -25,13 +26,14 @@ from pydantic import Field, field_validator, model_validator
 
 from omnicodec import storage
 from omnicodec.codec import build_codec, load_codec_state_dict
-from omnicodec.codec.gain import is_variable_rate, rate_distortion_per_image, sample_positions
+from omnicodec.codec.gain import is_variable_rate, sample_positions
 from omnicodec.codec.gain import load_into as load_gained
 from omnicodec.config import Config
 from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.adaptor_job import TaskSpec
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import RUN_PATH_KEYS, OptimSpec, RunSpec
+from omnicodec.objective import RateDistortionLoss, TaskTerm, floats
 
 # CompressAI's MSE ladder (quality 1..6); the bundled small codecs use the same lambdas.
 LAMBDA_LADDER = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483}
@@ -103,13 +105,13 @@ class CodecPretrainJob(Job):
         self.make_optimizer(main, cfg.optim)
         self.main_params = main
         self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr)
-        self.task_term = None
+        task_term = None
         if cfg.task is not None:
-            from omnicodec.objective import TaskTerm
             from omnicodec.tasks.registry import load_task_net
 
             cfg.task.register()
-            self.task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss)
+            task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss)
+        self.loss = RateDistortionLoss(cfg.lambda_value(), task_term)
 
     def batches(self, segment: int) -> Iterator[Any]:
         return make_loader(self.config.data, self.rank, self.world_size, segment)
@@ -119,34 +121,21 @@ class CodecPretrainJob(Job):
         if self.config.run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         codec = self.unwrapped()
-        if is_variable_rate(codec) and self.task_term is None:  # one level per image, its own lambda
+        if is_variable_rate(codec) and self.loss.task is None:  # one level per image, its own lambda
             positions = sample_positions(codec, x.shape[0], x.device)
-            rd = rate_distortion_per_image(self.model(x, positions), x, codec.lambdas[positions.long()])
-            return self._step(rd["loss"], rd["bpp"], rd["mse"], {})
-        out = self.model(x)
-        n = x.shape[0] * x.shape[-2] * x.shape[-1]
-        bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / n
-        mse = torch.mean((out["x_hat"] - x) ** 2)
-        if self.task_term is None:
-            distortion, parts = 255**2 * mse, {}
+            parts = self.loss(self.model(x, positions), x, batch, lambdas=codec.lambdas[positions.long()])
         else:
-            distortion = self.task_term(out["x_hat"].clamp(0, 1), x, batch)
-            parts = {f"L_{self.task_term.name}": float(distortion.detach())}
-        loss = bpp + self.config.lambda_value() * distortion
-        return self._step(loss, bpp, mse, parts)
-
-    def _step(self, loss: torch.Tensor, bpp: torch.Tensor, mse: torch.Tensor, parts: dict[str, float]
-              ) -> dict[str, float]:
+            parts = self.loss(self.model(x), x, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts["loss"].backward()
         grad_norm = self.clip_and_step(self.main_params, self.config.optim)
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux = self.unwrapped().aux_loss()
         aux.backward()
         self.aux_optimizer.step()
-        psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
-        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": float(mse.detach()),
-                "psnr": float(psnr), "aux": float(aux), "grad_norm": grad_norm, **parts}
+        logged = floats(parts)
+        return {**{k: logged[k] for k in ("loss", "bpp", "mse", "psnr")}, "aux": float(aux), "grad_norm": grad_norm,
+                **{k: v for k, v in logged.items() if k.startswith("L_")}}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "aux_optimizer": self.aux_optimizer.state_dict()}

@@ -27,6 +27,7 @@ from ray import serve
 
 from omnicodec import __version__
 from omnicodec.bitstream import Bitstream
+from omnicodec.images import group_positions
 from omnicodec.serve.cancel import to_thread_cancellable
 from omnicodec.serve.config import ServeConfig
 from omnicodec.serve.core import ApiError, RouterCore, TaskWorker, check_token, one_line
@@ -93,10 +94,7 @@ class TaskDeployment:
     async def predict_batch(self, versions: list[str], y_hats: list[torch.Tensor], headers: list[dict],
                             formats: list[str], called_off: list[threading.Event]) -> list[dict[str, Any] | None]:
         out: list[Any] = [None] * len(versions)
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, key in enumerate(zip(versions, formats)):
-            groups.setdefault(key, []).append(i)
-        for (version, fmt), idx in groups.items():
+        for (version, fmt), idx in group_positions(zip(versions, formats)).items():
             worker = await self.get_worker(version)
             answers = await asyncio.to_thread(worker.run_batch, [(y_hats[i], headers[i]) for i in idx], fmt,
                                               [called_off[i] for i in idx])
@@ -111,10 +109,10 @@ TASKS_HELP = "e.g. cls,seg@v2,det (default: every served task, each at its defau
 @serve.deployment
 @serve.ingress(api)
 class Router:
-    def __init__(self, config: dict[str, Any], handles: dict[str, Any]):
+    def __init__(self, config: ServeConfig, handles: dict[str, Any]):
         torch.set_num_threads(1)
-        self.config = ServeConfig.from_dict(config, source="serve config")
-        self.core = RouterCore(self.config)
+        self.config = config  # validated once, by build_app
+        self.core = RouterCore(config)
         self.handles = handles
         self._decode_batch.set_max_batch_size(self.config.router.decode_batch_size)
         self._decode_batch.set_batch_wait_timeout_s(self.config.router.decode_batch_wait_s)
@@ -231,9 +229,11 @@ class Router:
         return {"status": "ok"}
 
 
-def build_app(args: dict[str, Any]) -> serve.Application:
-    """The application for a config's ``args`` (see serve/omnicodec/serve/config.yaml)."""
-    cfg = ServeConfig.from_dict(dict(args), source="serve config args")
+def build_app(args: dict[str, Any] | ServeConfig) -> serve.Application:
+    """The application for a config's ``args`` (see serve/omnicodec/serve/config.yaml), or
+    for a ``ServeConfig`` already validated: the config is validated here, once, and the
+    validated object is what the router replicas receive."""
+    cfg = args if isinstance(args, ServeConfig) else ServeConfig.from_dict(dict(args), source="serve config args")
     handles = {}
     for task, spec in cfg.tasks.items():
         handles[task] = TaskDeployment.options(
@@ -247,4 +247,4 @@ def build_app(args: dict[str, Any]) -> serve.Application:
         ray_actor_options={"num_cpus": cfg.router.num_cpus},
         max_ongoing_requests=cfg.router.max_ongoing_requests,
         autoscaling_config=cfg.router.autoscaling.to_ray(),
-    ).bind(cfg.to_dict(), handles)
+    ).bind(cfg, handles)

@@ -24,7 +24,7 @@ from omnicodec.adaptors.checkpoint import read_config
 from omnicodec.bitstream import Bitstream
 from omnicodec.codec.fingerprint import short_fingerprint
 from omnicodec.errors import BitstreamError, DataError, EntropyDesync, StreamMismatch
-from omnicodec.images import decode_image_bytes, to_tensor
+from omnicodec.images import decode_image_bytes, per_group, to_tensor
 from omnicodec.model import OmniCodec
 from omnicodec.serve.cancel import Cancelled, make_cancellable, stopping_when
 from omnicodec.serve.config import ServeConfig
@@ -88,25 +88,26 @@ class TaskWorker:
     @torch.no_grad()
     def run_batch(self, items: list[tuple[torch.Tensor, dict[str, Any]]], seg_format: str = "png",
                   called_off: list[threading.Event] | None = None) -> list[dict[str, Any] | None]:
-        """Latents of equal shape are decoded together (Serve batches concurrent requests).
-        ``called_off[i]`` set: request i's caller is gone; a group whose callers are all gone
-        stops at its next layer and answers None (``cancel.py``)."""
-        results: list[dict[str, Any] | None] = [None] * len(items)
-        groups: dict[tuple, list[int]] = {}
-        for i, (y_hat, _) in enumerate(items):
-            groups.setdefault(tuple(y_hat.shape), []).append(i)
-        for idx in groups.values():
+        """Latents of equal shape are decoded together (Serve batches concurrent requests), by
+        the library's own batched synthesis (``OmniCodec.reconstruct_batch``). ``called_off[i]``
+        set: request i's caller is gone; a group whose callers are all gone stops at its next
+        layer and answers None (``cancel.py``)."""
+
+        def run_group(_: tuple[int, ...], idx: list[int]) -> list[dict[str, Any] | None]:
+            answers: list[dict[str, Any] | None] = [None] * len(idx)
             gone = [called_off[i] for i in idx] if called_off else []
             try:
-                with stopping_when(lambda gone=gone: bool(gone) and all(e.is_set() for e in gone)):
-                    y = torch.cat([items[i][0] for i in idx]).to(self.model.device)
-                    x_hat = self.model.synthesis(y, self.task).clamp_(0, 1)
-                    for j, i in enumerate(idx):
-                        h, w = items[i][1]["height"], items[i][1]["width"]
-                        results[i] = self.predict(torch.nan_to_num(x_hat[j : j + 1, :, :h, :w]), seg_format)
+                with stopping_when(lambda: bool(gone) and all(e.is_set() for e in gone)):
+                    views = self.model.reconstruct_batch(  # one shape here: one g_s pass
+                        [items[i][0] for i in idx], [(items[i][1]["height"], items[i][1]["width"]) for i in idx],
+                        [self.task])
+                    for j, view in enumerate(views):
+                        answers[j] = self.predict(view[self.task], seg_format)
             except Cancelled:
-                continue
-        return results
+                pass
+            return answers
+
+        return per_group([tuple(y_hat.shape) for y_hat, _ in items], run_group)
 
     def predict(self, x: torch.Tensor, seg_format: str = "png") -> dict[str, Any]:
         """The task kind renders the prediction (``TaskKind.response``)."""
