@@ -124,6 +124,19 @@ def random_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(rng.random((1, 3, h, w), dtype=np.float32))
 
 
+@pytest.fixture(scope="session")
+def free_port():
+    """``free_port()``: a TCP port nothing listens on at 127.0.0.1 (for servers and Ray heads)."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick
+
+
 @pytest.fixture
 def throwaway(tmp_path, monkeypatch):
     """``throwaway(registry, name, source)``: a registry member added the way a user adds one,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,12 +15,6 @@ import time
 import pytest
 
 OMNICODEC = os.path.join(os.path.dirname(sys.executable), "omnicodec")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +36,8 @@ def _eval(user_dir, *extra: str, env: dict | None = None, timeout: float = 120) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["--address", "RAY_ADDRESS"])
-def test_a_cluster_that_does_not_answer_is_one_line_within_seconds(user_dir, how):
-    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+def test_a_cluster_that_does_not_answer_is_one_line_within_seconds(user_dir, how, free_port):
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
     t0 = time.perf_counter()
     out = _eval(user_dir, *(["--address", address] if how == "--address" else []),
                 env={"RAY_ADDRESS": address} if how == "RAY_ADDRESS" else None, timeout=90)
@@ -55,15 +48,15 @@ def test_a_cluster_that_does_not_answer_is_one_line_within_seconds(user_dir, how
 
 
 @pytest.fixture
-def ray_start_cluster():
+def ray_start_cluster(free_port):
     """`ray start --head` on 127.0.0.1 as a user leaves it running: no CPUs to give, its address in
     the machine's Ray temp folder (RAY_TMPDIR here, so no other Ray on this machine sees it)."""
     tmpdir = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # short: Ray's socket paths must stay < 108 bytes
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     env = {**os.environ, "RAY_TMPDIR": tmpdir, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    gcs = _free_port()
+    gcs = free_port()
     proc = subprocess.Popen([ray, "start", "--head", "--block", f"--port={gcs}", "--node-ip-address=127.0.0.1",
-                             "--include-dashboard=false", "--num-cpus=0", f"--dashboard-agent-listen-port={_free_port()}"],
+                             "--include-dashboard=false", "--num-cpus=0", f"--dashboard-agent-listen-port={free_port()}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while not os.path.exists(os.path.join(tmpdir, "ray", "ray_current_cluster")) and time.time() < deadline:

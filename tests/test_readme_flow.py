@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,6 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 400) -> subproce
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _make_photos(root) -> None:
     """ROOT/<class>/<image>.jpg: two classes of real photo crops of ten different sizes each."""
     import skimage.data
@@ -46,7 +39,7 @@ def _make_photos(root) -> None:
             Image.fromarray(photo[y : y + h, x : x + w]).save(root / cls / f"{i:02d}.jpg", quality=92)
 
 
-def test_the_readme_flow_from_an_image_folder_to_served_answers(tmp_path):
+def test_the_readme_flow_from_an_image_folder_to_served_answers(tmp_path, free_port):
     me = tmp_path / "me"  # the user's own folder: every path below is relative to it
     _make_photos(me / "my-photos")
     image_folder, shards = "my-photos/", "shards"
@@ -89,7 +82,7 @@ def test_the_readme_flow_from_an_image_folder_to_served_answers(tmp_path):
     assert (me / "sweeps" / "lambda-and-width" / "sweep.json").exists()
 
     # 5. serve the run by name, 6. the edge client encodes locally and sends only the bytes
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([OMNICODEC, "serve", "--adaptors", "mine", "--set", f"http_options.port={port}"],
                               cwd=me, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import struct
 import threading
 import time
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.ray
 TOKEN = "s3cret-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, str]:
     """v1: all-in-one adaptors (cls, seg, det); v2: the same S-Adaptor, other cls T-Adaptors."""
@@ -49,12 +42,12 @@ def checkpoints(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(ray_cluster, checkpoints, wait_healthy):
+def server(ray_cluster, checkpoints, wait_healthy, free_port):
     from ray import serve
 
     from omnicodec.serve.run import deploy
 
-    port = _free_port()
+    port = free_port()
     fast = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1, "upscale_delay_s": 0.5,
             "downscale_delay_s": 3, "metrics_interval_s": 0.5, "look_back_period_s": 2}
     args = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,17 +18,11 @@ from omnicodec.model import OmniCodec
 pytestmark = pytest.mark.ray
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def head(tmp_path_factory):
+def head(tmp_path_factory, free_port):
     """A second Ray head with the dashboard (job submission), on loopback ports of its own."""
     tmp = tmp_path_factory.mktemp("head")
-    gcs, dash, agent = _free_port(), _free_port(), _free_port()
+    gcs, dash, agent = free_port(), free_port(), free_port()
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     # jobs run `python` from the head's PATH: here, this virtualenv's (a cluster image's own python elsewhere)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",

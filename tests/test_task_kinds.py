@@ -182,6 +182,11 @@ def test_a_kind_with_its_own_network_is_one_file_plus_one_registry_line(throwawa
         assert "tinyk" in trainable_tasks() and pretrain_defaults("tinyk") == PretrainDefaults(4, 64, 10)
         cfg = TaskPretrainConfig.from_dict({"task": "tinyk", "data": {"shards": "scenes/train-000000.tar"}})
         assert cfg.task == "tinyk"
+        from omnicodec.cli import build_parser
+
+        usage = build_parser()._subparsers._group_actions[0].choices["pretrain"]
+        task_help = usage._subparsers._group_actions[0].choices["task"].format_help()
+        assert "tinyk" in task_help  # the --task help lists what the registry trains
     finally:
         TASKS.remove("tinyk")
     with pytest.raises(ConfigError, match="not a task trained here"):

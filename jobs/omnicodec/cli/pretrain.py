@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "Pretrain base codecs and task networks on Ray Train; write bundled artifacts.",
                      "pretrain_command", "WHAT")
     s = add_command(psub, "codec", "a base codec: rate + lambda*255^2*MSE on real-photo crops",
-                    "Trains ARCH at QUALITY (lambda from CompressAI's ladder unless --lmbda), evaluates real-byte\n"
+                    "Trains ARCH at QUALITY (lambda from CompressAI's ladder unless --lmbda; a variable-rate ARCH such as\n"
+                    "mbt2018-mean-photo-vr trains all its lambda levels at once), evaluates real-byte\n"
                     "bpp, PSNR and MS-SSIM on the Kodak-like set, and writes codec-<arch>-q<quality>.{safetensors,json}.\n\n"
                     "example: omnicodec pretrain codec --quality 3 --steps 6000\n"
                     "         omnicodec pretrain codec --quality 1 --init-from mbt2018-mean-small:3 --steps 2000",
@@ -32,8 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "example: omnicodec pretrain task --task seg --steps 3000", _task)
     _add_run_flags(s)
     s.add_argument("--task", required=True, metavar="TASK",
-                   help="a bundled task whose network is trained here: cls, seg or det (checked against the registry)")
+                   help="a bundled task whose network is trained here: " + ", ".join(_trainable()) +
+                        " (batch, crop and steps default to its kind's pretrain_defaults)")
     s.add_argument("--data", help="scene folder (default: made under $OMNICODEC_HOME/data/scenes)")
+
+
+def _trainable() -> list[str]:
+    from omnicodec.tasks.registry import trainable_tasks  # imports no torch: fine for --help
+
+    return trainable_tasks()
 
 
 def _add_run_flags(s: argparse.ArgumentParser) -> None:
@@ -90,13 +98,8 @@ def _codec(a: argparse.Namespace) -> None:
     scenes = os.path.join(DATA_HOME, "scenes-192")
     if has_shards(scenes) and split_shards(scenes, "test"):
         eval_sets["scenes_test"] = split_shards(scenes, "test")
-    init_ray(a.address)
-    card = pretrain_codec(cfg, _zoo_out(a), eval_sets)
+    card = pretrain_codec(cfg, _zoo_out(a), eval_sets, start_ray=lambda: init_ray(a.address))
     print_card(card)
-
-
-# per task: batch size, crop (None = full 192 px scenes: FCOS is sized for them), steps
-TASK_DEFAULTS = {"cls": (32, 160, 800), "seg": (16, 160, 2000), "det": (8, None, 2500)}
 
 
 def _task(a: argparse.Namespace) -> None:
@@ -106,9 +109,10 @@ def _task(a: argparse.Namespace) -> None:
     from omnicodec.jobs.report_cli import print_card
     from omnicodec.jobs.task_job import TaskPretrainConfig
     from omnicodec.runtime.ray_env import init_ray
+    from omnicodec.tasks.registry import pretrain_defaults
 
     scenes = a.data or default_scenes()
-    batch, crop, steps = TASK_DEFAULTS[a.task]
+    batch, crop, steps = pretrain_defaults(a.task)  # the task kind's hook
     base = {"task": a.task, "data": {"shards": split_shards(scenes, "train") or scenes, "batch_size": batch,
                                      "crop": crop, "hflip": True, "num_workers": 1},
             "optim": {"steps": steps, "lr": 2e-3, "warmup_steps": 100, "weight_decay": 1e-4},
@@ -117,6 +121,5 @@ def _task(a: argparse.Namespace) -> None:
         "optim.steps": a.steps, "optim.lr": a.lr, "data.batch_size": a.batch_size, "data.crop": a.crop,
         "run.num_workers": a.workers, "run.cpus_per_worker": a.cpus_per_worker, "run.storage": a.storage,
     })), source="pretrain task")
-    init_ray(a.address)
-    card = pretrain_task(cfg, _zoo_out(a), split_shards(scenes, "test"))
+    card = pretrain_task(cfg, _zoo_out(a), split_shards(scenes, "test"), start_ray=lambda: init_ray(a.address))
     print_card(card)

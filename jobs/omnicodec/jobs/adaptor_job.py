@@ -42,7 +42,8 @@ class TaskSpec(Config):
     name: str
     weight: float = Field(1.0, ge=0)
     loss: Literal["label", "distill"] = "label"
-    kind: str | None = Field(None, description="task kind of a network you bring (cls, seg, det, sal, ...)")
+    kind: str | None = Field(None, description="task kind of a network you bring (any registered kind: "
+                                                "omnicodec.tasks.kinds)")
     network: dict[str, Any] | None = Field(None, description="your frozen network (omnicodec.tasks.byo.NetworkSpec)")
     labelled: bool = Field(False, description="your network's classes match the shards' labels (else: label-free metrics)")
     num_classes: int | None = Field(None, ge=1)

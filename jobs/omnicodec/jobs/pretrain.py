@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from omnicodec import storage
@@ -28,7 +29,8 @@ def _require(result: TrainResult) -> str:
     return result.checkpoint
 
 
-def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, Any]:
+def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str], start_ray: Callable[[], Any] | None = None
+                   ) -> dict[str, Any]:
     from safetensors.torch import load
 
     from omnicodec.codec import load_codec
@@ -38,7 +40,7 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str]) -> dict[str, An
     from omnicodec.jobs.codec_job import WEIGHTS_FILE
     from omnicodec.zoo import artifact_name, round_parameters_to_fp16, save_artifact
 
-    result = fit("codec", cfg)
+    result = fit("codec", cfg, start_ray=start_ray)
     ckpt = _require(result)
     state = load(storage.read_bytes(storage.join(ckpt, WEIGHTS_FILE)))
     arch = get_architecture(cfg.arch)
@@ -89,7 +91,8 @@ def _zoo_dir() -> str:
     return str(WEIGHTS_DIR)
 
 
-def pretrain_task(cfg, out_dir: str, test_shards: list[str]) -> dict[str, Any]:
+def pretrain_task(cfg, out_dir: str, test_shards: list[str], start_ray: Callable[[], Any] | None = None
+                  ) -> dict[str, Any]:
     """Train a scene task network, score it on the clean test scenes, write the artifact."""
     from safetensors.torch import load
 
@@ -100,10 +103,10 @@ def pretrain_task(cfg, out_dir: str, test_shards: list[str]) -> dict[str, Any]:
     from omnicodec.tasks.registry import freeze, get_task
     from omnicodec.zoo import save_artifact
 
-    result = fit("task", cfg)
+    result = fit("task", cfg, start_ray=start_ray)
     ckpt = _require(result)
     state = load(storage.read_bytes(storage.join(ckpt, WEIGHTS_FILE)))
-    net = build_task_net(cfg.task, cfg.classes())
+    net = build_task_net(get_task(cfg.task).kind, cfg.classes())
     net.load_artifact_state(state)
     freeze(net)
     samples = list(iter_samples(test_shards))
@@ -113,7 +116,7 @@ def pretrain_task(cfg, out_dir: str, test_shards: list[str]) -> dict[str, Any]:
     card = {
         "kind": "task", "name": info.bundled, "task": cfg.task, "description": info.description,
         "num_classes": cfg.classes(), "classes": data_card.get("classes"), "net_kwargs": {},
-        "backbone": getattr(net, "backbone_name", "lite0" if cfg.task == "cls" else None),
+        "backbone": getattr(net, "backbone_name", None),
         "parameters": sum(p.numel() for p in net.parameters()),
         "stored_parameters": sum(v.numel() for v in net.artifact_state().values()),
         "command": _command(), "config": cfg.to_dict(), "data": data_card,

@@ -416,11 +416,13 @@ def launch(kind: str, config: Config, *, local_device: str | None = None, keep: 
     return _fit_on_ray(kind, config, callbacks, created)
 
 
-def fit(kind: str, config: Config, callbacks: list | None = None) -> TrainResult:
-    """Run ``kind`` on Ray Train (Ray must be initialised); resumes a run of the same name.
-    Every error, a refused input included, comes back in ``result.error``."""
+def fit(kind: str, config: Config, callbacks: list | None = None,
+        start_ray: Callable[[], Any] | None = None) -> TrainResult:
+    """Run ``kind`` on Ray Train (Ray initialised, or ``start_ray`` starts it once the checks
+    passed); resumes a run of the same name. Every error, a refused input included, comes
+    back in ``result.error``."""
     try:
-        return launch(kind, config, callbacks=callbacks)
+        return launch(kind, config, callbacks=callbacks, start_ray=start_ray)
     except (ConfigError, DataError) as e:
         return refused(config, e)
 

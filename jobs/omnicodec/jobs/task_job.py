@@ -24,7 +24,7 @@ from omnicodec.data.shards import read_card
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import RUN_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.tasks.networks import build_task_net
-from omnicodec.tasks.registry import trainable_tasks
+from omnicodec.tasks.registry import get_task, trainable_tasks
 
 WEIGHTS_FILE = "task.safetensors"
 
@@ -59,9 +59,10 @@ class TaskPretrainJob(Job):
     config: TaskPretrainConfig
 
     def setup(self) -> None:
-        # No DDP wrapper: the FCOS loss path does not go through forward(), so gradients
-        # are averaged across ranks explicitly after backward (_allreduce_grads).
-        net = build_task_net(self.config.task, self.config.classes())
+        # No DDP wrapper: the kinds' losses call networks in ways DDP does not follow (FCOS
+        # takes targets in forward), so gradients are averaged across ranks explicitly after
+        # backward (_allreduce_grads).
+        net = build_task_net(get_task(self.config.task).kind, self.config.classes())
         self.device = self.worker_device()
         self.model = net.to(self.device)
         self.params = [p for p in net.parameters() if p.requires_grad]

@@ -19,7 +19,7 @@ from omnicodec.data.shards import read_card
 from omnicodec.errors import OmnicodecError
 from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_process, widen
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
-from omnicodec.eval.summary import bd_rate, delta_m, rate_at_value, value_at_rate
+from omnicodec.eval.summary import bd_with_interval, delta_m, rate_at_value, value_at_rate
 from omnicodec.eval.systems import AllInOne, Context, Original, System, build_baselines
 from omnicodec.eval.systems.adaptors import short_label
 from omnicodec.eval.tasks import TaskScorer, note_uninformative, scoring_plan
@@ -126,18 +126,10 @@ def _higher_is_better(metric: str) -> bool:
 
 
 def _bd_with_interval(base: list[dict[str, Any]], test: list[dict[str, Any]], metric: str) -> dict[str, Any]:
-    up = _higher_is_better(metric)
-    out = bd_rate(_curve_points(base, metric), _curve_points(test, metric), higher_is_better=up)
+    """BD-rate and BD-metric of ``test`` against ``base``, each with its paired-bootstrap interval."""
     rows = min(_resampled(base, metric), _resampled(test, metric))
-    if out.get("bd_rate") is None or rows == 0:
-        return out
-    draws = [bd_rate(_curve_points(base, metric, r), _curve_points(test, metric, r), higher_is_better=up)["bd_rate"]
-             for r in range(rows)]
-    ok = np.array([d for d in draws if d is not None], float)
-    if ok.size >= 0.5 * rows:
-        out["ci"] = _interval(ok)
-        out["resamples"] = int(ok.size)
-    return out
+    return bd_with_interval(_curve_points(base, metric), _curve_points(test, metric), _higher_is_better(metric),
+                            ((_curve_points(base, metric, r), _curve_points(test, metric, r)) for r in range(rows)))
 
 
 def summarize(points: list[dict[str, Any]], tasks: list[str], test_system: str = "all-in-one") -> dict[str, Any]:

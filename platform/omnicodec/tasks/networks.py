@@ -87,6 +87,7 @@ class SceneClassifier(TaskNet):
     """
 
     kind = "cls"
+    backbone_name = "lite0"  # recorded in the card
 
     def __init__(self, num_classes: int):
         super().__init__()

@@ -61,8 +61,8 @@ def deploy(config: dict[str, Any]) -> str:
     http = config["http_options"]
     serve.start(http_options=http)
     for app in config["applications"]:
-        ServeConfig.from_dict(app.get("args") or {}, source=f"application {app.get('name', 'omnicodec')}: args")
-        serve.run(build_app(app.get("args") or {}), name=app.get("name", "omnicodec"),
+        args = ServeConfig.from_dict(app.get("args") or {}, source=f"application {app.get('name', 'omnicodec')}: args")
+        serve.run(build_app(args), name=app.get("name", "omnicodec"),
                   route_prefix=app.get("route_prefix", "/"), blocking=False)
     return f"http://{http['host']}:{http['port']}"
 
