@@ -32,6 +32,7 @@ from omnicodec.adaptors import (
 from omnicodec.bitstream import NO_ADAPTOR, Bitstream
 from omnicodec.codec import CodecSpec, FrozenCodec, load_codec, short_fingerprint
 from omnicodec.codec.fingerprint import state_dict_digest
+from omnicodec.codec.gain import is_variable_rate, position_for_lambda, quantize_position
 from omnicodec.errors import (
     BitstreamError,
     CheckpointError,
@@ -56,6 +57,11 @@ class OmniCodec(nn.Module):
             adaptors = AdaptorSet(codec.arch.stage_channels(m), int(m.M), codec.arch.analysis_taps,
                                   codec.arch.synthesis_taps, tasks, config or AdaptorConfig())
         self.adaptors = adaptors
+        levels = adaptors.config.rate_levels if adaptors is not None else 0
+        if levels and levels != getattr(codec.model, "levels", None):
+            raise OmnicodecError(f"rate-conditioned adaptors (adaptor.rate_levels={levels}) need a variable-rate "
+                                 f"codec with {levels} levels; {codec.spec.label()} has "
+                                 f"{getattr(codec.model, 'levels', 'one fixed rate, not levels')}")
 
     def _apply(self, fn, recurse: bool = True):  # .to(), .cpu(), .cuda() move the frozen codec too
         self.codec.model._apply(fn)
@@ -108,14 +114,53 @@ class OmniCodec(nn.Module):
         fp = self.s_fingerprint()
         return NO_ADAPTOR if fp is None else short_fingerprint(fp)
 
-    # ------------------------------------------------------------- transforms
-    def analysis(self, x: Tensor) -> Tensor:
-        """g_a with the shared S-Adaptors: image -> latent y."""
-        s = self.adaptors.s if self.adaptors is not None else None
-        return run_stages(self.codec.model.g_a, x, self.codec.arch.analysis_taps, s)
+    # ------------------------------------------------------------------- rate
+    @property
+    def variable_rate(self) -> bool:
+        """A gained codec (``codec/gain.py``): one set of weights, the rate chosen per stream."""
+        return is_variable_rate(self.codec.model)
 
-    def synthesis(self, y_hat: Tensor, task: str | None) -> Tensor:
-        """g_s with ``task``'s T-Adaptors (``None``: the frozen codec's own decoder)."""
+    def rate_position(self, position: float | None = None, lmbda: float | None = None) -> float | None:
+        """The position a stream will be coded at: ``position``, else the one for ``lmbda``,
+        else the codec's own (its quality); rounded to what the container records. ``None``
+        for a fixed-rate codec, which refuses a rate."""
+        if not self.variable_rate:
+            if position is not None or lmbda is not None:
+                raise OmnicodecError(f"{self.codec.spec.label()} codes at one rate; choosing a rate needs a "
+                                     "variable-rate codec (e.g. mbt2018-mean-photo-vr)")
+            return None
+        model = self.codec.model
+        if position is None and lmbda is not None:
+            try:
+                position = position_for_lambda(model.lambdas.tolist(), lmbda)
+            except ValueError as e:
+                raise OmnicodecError(str(e)) from None
+        position = model.position if position is None else position
+        if not 0 <= position <= model.levels - 1:
+            raise OmnicodecError(f"rate position {position} is outside 0..{model.levels - 1}")
+        return quantize_position(position)
+
+    def _training_position(self, position: float | Tensor | None) -> float | Tensor | None:
+        if isinstance(position, Tensor):
+            return position
+        return self.rate_position(position)
+
+    def _gain(self, y: Tensor, position: float | Tensor | None) -> Tensor:
+        return y if position is None else self.codec.model.gain(y, position)
+
+    def _ungain(self, y_hat: Tensor, position: float | Tensor | None) -> Tensor:
+        return y_hat if position is None else self.codec.model.inverse_gain(y_hat, position)
+
+    # ------------------------------------------------------------- transforms
+    def analysis(self, x: Tensor, position: float | Tensor | None = None) -> Tensor:
+        """g_a with the shared S-Adaptors: image -> latent y (before a variable-rate codec's
+        gain; rate-conditioned adaptors take the rate ``position``)."""
+        s = self.adaptors.s if self.adaptors is not None else None
+        return run_stages(self.codec.model.g_a, x, self.codec.arch.analysis_taps, s, position)
+
+    def synthesis(self, y_hat: Tensor, task: str | None, position: float | Tensor | None = None) -> Tensor:
+        """g_s with ``task``'s T-Adaptors (``None``: the frozen codec's own decoder); ``y_hat``
+        after a variable-rate codec's inverse gain."""
         t = None
         if task is not None:
             if self.adaptors is None or task not in self.adaptors.t:
@@ -123,48 +168,53 @@ class OmniCodec(nn.Module):
             t = self.adaptors.t[task]
             if self.adaptors.shared is not None:
                 y_hat = self.adaptors.shared(y_hat)
-        return run_stages(self.codec.model.g_s, y_hat, self.codec.arch.synthesis_taps, t)
+        return run_stages(self.codec.model.g_s, y_hat, self.codec.arch.synthesis_taps, t, position)
 
     # --------------------------------------------------------------- training
     def forward(self, x: Tensor, tasks: Sequence[str] | None = None, human: bool = False,
-                noise: bool = True) -> dict[str, Any]:
-        """Training path: per-task ``x_hat``, likelihoods and estimated bpp."""
+                noise: bool = True, position: float | Tensor | None = None) -> dict[str, Any]:
+        """Training path: per-task ``x_hat``, likelihoods and estimated bpp (a variable-rate
+        codec at ``position``: one float, or one per image; default its own)."""
         tasks = self.tasks if tasks is None else list(tasks)
-        y = self.analysis(x)
+        p = self._training_position(position)
+        y = self._gain(self.analysis(x, p), p)
         est = self.codec.latent.estimate(y, noise=noise)
-        x_hat = {t: self.synthesis(est.y_hat, t).clamp(0, 1) for t in tasks}
+        y_hat = self._ungain(est.y_hat, p)
+        x_hat = {t: self.synthesis(y_hat, t, p).clamp(0, 1) for t in tasks}
         if human:
-            x_hat[HUMAN] = self.synthesis(est.y_hat, None).clamp(0, 1)
+            x_hat[HUMAN] = self.synthesis(y_hat, None, p).clamp(0, 1)
         num_pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
         bpp = bpp_from_likelihoods(est.likelihoods, num_pixels)
-        return {"x_hat": x_hat, "likelihoods": est.likelihoods, "bpp": bpp, "y_hat": est.y_hat}
+        return {"x_hat": x_hat, "likelihoods": est.likelihoods, "bpp": bpp, "y_hat": y_hat}
 
     @torch.no_grad()
-    def estimate_bpp(self, x: Tensor) -> float:
+    def estimate_bpp(self, x: Tensor, position: float | None = None) -> float:
         """Rate the entropy model predicts for ``x`` (rounded latents, padding included,
         per original pixel): the estimate reported beside the real bytes."""
         padded, _ = pad_to_grid(x if x.dim() == 4 else x[None])
-        bpp_padded = float(self.forward(padded, tasks=[], noise=False)["bpp"])
+        bpp_padded = float(self.forward(padded, tasks=[], noise=False, position=position)["bpp"])
         return bpp_padded * padded.shape[-2] * padded.shape[-1] / (x.shape[-2] * x.shape[-1])
 
     # ------------------------------------------------------------- real coding
     coding: str | None = None  # None: portable where the codec can (see codec/latent.py)
 
     @torch.no_grad()
-    def encode(self, x: Tensor) -> Bitstream:
+    def encode(self, x: Tensor, position: float | None = None) -> Bitstream:
         """One image (1x3xHxW or 3xHxW, values in [0, 1]) -> one bitstream."""
         if x.dim() == 3:
             x = x.unsqueeze(0)
         if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise OmnicodecError(f"encode takes one RGB image (1x3xHxW), got shape {tuple(x.shape)}")
-        return self.encode_batch([x[0]])[0]
+        return self.encode_batch([x[0]], position)[0]
 
     @torch.no_grad()
-    def encode_batch(self, images: Sequence[Tensor]) -> list[Bitstream]:
+    def encode_batch(self, images: Sequence[Tensor], position: float | None = None) -> list[Bitstream]:
         """Many images (3xHxW each, [0, 1]) -> one bitstream each. Images of equal size share
         one g_a pass on the model's device; entropy coding runs on the CPU, portable unless
-        ``self.coding`` asks for CompressAI's own coding."""
+        ``self.coding`` asks for CompressAI's own coding. A variable-rate codec codes at
+        ``position`` (see ``rate_position``) and each stream records it."""
         self._require_cpu()
+        p = self.rate_position(position)
         latent = self.codec.latent
         coding = self.coding or latent.default_coding
         for i, x in enumerate(images):
@@ -174,10 +224,11 @@ class OmniCodec(nn.Module):
         def encode_group(size: tuple[int, int], idx: list[int]) -> list[Bitstream]:
             h, w = size
             padded, (pb, pr) = pad_to_grid(torch.stack([images[i] for i in idx]).float())
-            y = self.analysis(padded.to(self.device))
+            y = self._gain(self.analysis(padded.to(self.device), p), p)
             strings, z_shape, checks = latent.compress_batch(y, coding)
             return [Bitstream(short_fingerprint(self.codec.fingerprint), self._s_fp_short(), h, w, pb, pr,
-                              z_shape, s, coding=coding, entropy_check=check) for s, check in zip(strings, checks)]
+                              z_shape, s, coding=coding, entropy_check=check, rate_position=p)
+                    for s, check in zip(strings, checks)]
 
         return per_group([tuple(x.shape[-2:]) for x in images], encode_group)
 
@@ -193,6 +244,11 @@ class OmniCodec(nn.Module):
             )
         if len(stream.strings) != 2:
             raise BitstreamError(f"{self.codec.arch.name} streams carry 2 strings (y, z), this one has {len(stream.strings)}")
+        if (stream.rate_position is None) == self.variable_rate:
+            raise BitstreamError(f"{self.codec.arch.name} streams " + ("record their rate position, this one has none"
+                                 if self.variable_rate else "have no rate position, this one records one (flag bit 2)"))
+        if self.variable_rate and stream.rate_position > self.codec.model.levels - 1:
+            raise BitstreamError(f"rate position {stream.rate_position} outside 0..{self.codec.model.levels - 1}")
         return stream
 
     @torch.no_grad()
@@ -230,7 +286,8 @@ class OmniCodec(nn.Module):
                     idx = [i for i in idx if i not in bad]
                     continue
                 for j, i in enumerate(idx):  # own storage: a pickled view would carry the whole batch
-                    out[i] = (checked[i], y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat)
+                    one = y_hat[j : j + 1].clone() if len(idx) > 1 else y_hat
+                    out[i] = (checked[i], self._ungain(one, checked[i].rate_position))
                 break
             return [out[i] for i in group]
 
@@ -252,7 +309,8 @@ class OmniCodec(nn.Module):
             for stream, _ in decoded:
                 self.check_stream_adaptor(stream)
         return self.reconstruct_batch([y_hat for _, y_hat in decoded],
-                                      [(stream.height, stream.width) for stream, _ in decoded], tasks, human)
+                                      [(stream.height, stream.width) for stream, _ in decoded], tasks, human,
+                                      [stream.rate_position for stream, _ in decoded])
 
     def check_stream_adaptor(self, stream: Bitstream) -> None:
         if stream.adaptor_fp != self._s_fp_short():
@@ -265,25 +323,31 @@ class OmniCodec(nn.Module):
     @torch.no_grad()
     def reconstruct(self, stream: Bitstream, y_hat: Tensor, tasks: Sequence[str] = (), human: bool = False) -> dict[str, Tensor]:
         """``x_hat`` per task from an already decoded latent, cropped to the original size."""
-        return self.reconstruct_batch([y_hat], [(stream.height, stream.width)], tasks, human)[0]
+        return self.reconstruct_batch([y_hat], [(stream.height, stream.width)], tasks, human, [stream.rate_position])[0]
 
     @torch.no_grad()
     def reconstruct_batch(self, latents: Sequence[Tensor], sizes: Sequence[tuple[int, int]],
-                          tasks: Sequence[str] = (), human: bool = False) -> list[dict[str, Tensor]]:
+                          tasks: Sequence[str] = (), human: bool = False,
+                          positions: Sequence[float | None] | None = None) -> list[dict[str, Tensor]]:
         """``x_hat`` per task (and/or the human view) from entropy-decoded latents (1xMxhxw
         each, of any shapes), each cropped to its image's ``(height, width)`` in ``sizes``.
         Latents of equal shape share one g_s pass per task on the model's device; each view
         is clamped to [0, 1], cropped, then NaNs zeroed. Serve's task replicas call this with
-        the latents their router decoded; ``decode_batch`` calls it after ``decode_latents``."""
+        the latents their router decoded; ``decode_batch`` calls it after ``decode_latents``.
+        ``positions``: each stream's rate position (variable-rate codecs; rate-conditioned
+        T-Adaptors read it), ``None`` for fixed-rate streams."""
         if len(latents) != len(sizes):
             raise ValueError(f"reconstruct_batch: {len(latents)} latents, {len(sizes)} sizes")
         names = [*tasks, *([HUMAN] if human else [])]
 
         def synthesize_group(_: tuple[int, ...], idx: list[int]) -> list[dict[str, Tensor]]:
             y = torch.cat([latents[i] for i in idx]).to(self.device)
+            p = None
+            if positions is not None and positions[idx[0]] is not None:
+                p = torch.tensor([positions[i] for i in idx], device=self.device)
             out: list[dict[str, Tensor]] = [{} for _ in idx]
             for name in names:
-                x_hat = self.synthesis(y, None if name == HUMAN else name).clamp_(0, 1)
+                x_hat = self.synthesis(y, None if name == HUMAN else name, p).clamp_(0, 1)
                 for j, i in enumerate(idx):
                     h, w = sizes[i]
                     out[j][name] = torch.nan_to_num(x_hat[j : j + 1, :, :h, :w])

@@ -15,6 +15,8 @@ class AdaptorConfig(Config):
     spectral: bool = Field(True, description="ablation: False drops the frequency branch")
     residual_scale: float = Field(1.0, description="s in F + s * adaptor(F)")
     shared_decoder: bool = Field(False, description="ablation: one adaptor on y_hat shared by all tasks")
+    rate_levels: int = Field(0, ge=0, le=64, description="rate-conditioned adaptors for a variable-rate codec: "
+                                                        "its number of gain levels (0: one fixed rate)")
     family: str = Field("spectral", description="adaptor block family (omnicodec.adaptors.families): "
                                                 "spectral (learned mask), sfma (input-conditioned modulation)")
 
@@ -45,7 +47,8 @@ class AdaptorConfig(Config):
         """The config as it enters the S-Adaptor fingerprint. Keys added after format v1 enter
         only when they change the v1 block (``family`` other than ``spectral``), so existing
         checkpoints and the streams they made keep their fingerprints."""
-        return self.model_dump_json(exclude={"family"} if self.family == "spectral" else None)
+        exclude = ({"family"} if self.family == "spectral" else set()) | ({"rate_levels"} if not self.rate_levels else set())
+        return self.model_dump_json(exclude=exclude or None)
 
     def hidden(self, channels: int) -> int:
         return max(1, channels // self.bottleneck_ratio)

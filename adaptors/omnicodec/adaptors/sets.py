@@ -15,25 +15,33 @@ from torch import Tensor, nn
 
 from omnicodec.adaptors.config import AdaptorConfig
 from omnicodec.adaptors.families import build_adaptor
+from omnicodec.adaptors.rate import RateConditioned
 from omnicodec.errors import ConfigError, OmnicodecError
 
 TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class StageAdaptors(nn.ModuleList):
-    """One adaptor per tap of a transform (3 for the hyperprior families)."""
+    """One adaptor per tap of a transform (3 for the hyperprior families); with
+    ``config.rate_levels`` each is rate-conditioned (``adaptors/rate.py``)."""
 
     def __init__(self, channels: int, taps: Sequence[int], config: AdaptorConfig):
-        super().__init__(build_adaptor(channels, config) for _ in taps)
+        levels = config.rate_levels
+        super().__init__(RateConditioned(build_adaptor(channels, config), channels, levels) if levels
+                         else build_adaptor(channels, config) for _ in taps)
+        self.rate_conditioned = bool(levels)
 
 
-def run_stages(seq: nn.Sequential, x: Tensor, taps: Sequence[int], adaptors: StageAdaptors | None) -> Tensor:
-    """``seq(x)`` with ``adaptors[k]`` applied after layer ``taps[k]``."""
+def run_stages(seq: nn.Sequential, x: Tensor, taps: Sequence[int], adaptors: StageAdaptors | None,
+               position: float | Tensor | None = None) -> Tensor:
+    """``seq(x)`` with ``adaptors[k]`` applied after layer ``taps[k]`` (rate-conditioned
+    adaptors also take the rate ``position``: one float, or one per image)."""
     slot = {index: k for k, index in enumerate(taps)} if adaptors is not None else {}
+    conditioned = adaptors is not None and adaptors.rate_conditioned
     for i, layer in enumerate(seq):
         x = layer(x)
         if i in slot:
-            x = adaptors[slot[i]](x)
+            x = adaptors[slot[i]](x, position) if conditioned else adaptors[slot[i]](x)
     return x
 
 

@@ -16,7 +16,7 @@ position. The hyperprior is unchanged, so the portable entropy coding (exact ``h
 applies as is; the gains touch only the float transforms' side of the latent.
 
 Training samples one level per image and weighs its distortion by that level's lambda
-(``codec_job``), so every level is trained in every batch.
+(``codec_job`` with ``objective.RateDistortionLoss``), so every level is trained in every batch.
 """
 
 from __future__ import annotations
@@ -126,14 +126,6 @@ def sample_positions(model: GainedMeanScaleHyperprior, batch: int, device: torch
     return torch.randint(0, model.levels, (batch,), device=device).float()
 
 
-def rate_distortion_per_image(out: dict, x: Tensor, lambdas: Tensor) -> dict[str, Tensor]:
-    """``mean_b(bpp_b + lambda_b * 255^2 * MSE_b)``: each image weighed by its own level's lambda."""
-    pixels = x.shape[-2] * x.shape[-1]
-    bits = sum(-torch.log2(lk).flatten(1).sum(1) for lk in out["likelihoods"].values())
-    bpp = bits / pixels
-    mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
-    loss = (bpp + lambdas.to(mse.dtype) * 255**2 * mse).mean()
-    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean()}
 
 
 def load_into(model: GainedMeanScaleHyperprior, state: dict[str, Tensor]) -> None:

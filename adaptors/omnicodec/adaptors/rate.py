@@ -1,0 +1,56 @@
+"""Rate conditioning: one adaptor set for every rate of a variable-rate codec.
+
+A variable-rate codec (``codec/gain.py``) codes at a continuous *position* ``p`` between
+its trained lambda levels; the stream records ``p``. A rate-conditioned adaptor wraps any
+family's block with per-level channel modulations of its input and of its correction,
+interpolated at ``p`` exactly as the codec's gains are::
+
+    out = F + gamma(p) * (block(alpha(p) * F) - alpha(p) * F) + beta(p)
+
+``alpha = gamma = 1``, ``beta = 0`` at init, and a block is an exact identity at init, so an
+untrained conditioned adaptor still reproduces the frozen codec's bytes (the family contract).
+The same block weights serve every rate; only ``3 * levels * channels`` numbers per tap know
+the rate, so one set costs about what one fixed-rate set does (the S-Adaptor sees the image
+before the gain, the T-Adaptors see ``y_hat`` after the inverse gain: both learn what the
+rate changes in what they see).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def interpolate_levels(table: Tensor, position: float | Tensor, batch: int) -> Tensor:
+    """Rows of ``table`` (levels x C) linearly interpolated at ``position`` (a float or one per
+    image), shaped B x C x 1 x 1."""
+    levels = table.shape[0]
+    p = torch.as_tensor(position, dtype=torch.float32, device=table.device).reshape(-1)
+    if p.numel() == 1:
+        p = p.expand(batch)
+    p = p.clamp(0, levels - 1)
+    low = p.floor().long().clamp(max=max(levels - 2, 0))
+    high = (low + 1).clamp(max=levels - 1)
+    frac = (p - low).to(table.dtype)[:, None]
+    return (table[low] * (1 - frac) + table[high] * frac)[:, :, None, None]
+
+
+class RateConditioned(nn.Module):
+    """Any family's block, modulated per rate level (see module docstring)."""
+
+    def __init__(self, block: nn.Module, channels: int, levels: int):
+        super().__init__()
+        self.block = block
+        self.input_scale = nn.Parameter(torch.ones(levels, channels))
+        self.output_scale = nn.Parameter(torch.ones(levels, channels))
+        self.output_shift = nn.Parameter(torch.zeros(levels, channels))
+
+    def forward(self, x: Tensor, position: float | Tensor | None = None) -> Tensor:
+        if position is None:
+            raise ValueError("a rate-conditioned adaptor needs the stream's rate position")
+        b = x.shape[0]
+        alpha = interpolate_levels(self.input_scale, position, b).to(x.dtype)
+        gamma = interpolate_levels(self.output_scale, position, b).to(x.dtype)
+        beta = interpolate_levels(self.output_shift, position, b).to(x.dtype)
+        scaled = x * alpha
+        return x + gamma * (self.block(scaled) - scaled) + beta
