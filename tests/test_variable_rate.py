@@ -182,3 +182,53 @@ def test_the_cli_picks_the_rate_at_encode_time_and_decodes_from_the_stream_alone
     assert "rate position" in capsys.readouterr().out
     assert main(["encode", str(tmp_path / "a.png"), "-o", str(tmp_path / "x.omc"), *codec, "--lmbda", "9"]) == 2
     assert "outside this codec's trained range" in capsys.readouterr().err
+
+
+def test_one_set_is_trained_over_the_curve_with_the_codecs_own_lambda_ratio(vr_codec):
+    from omnicodec.objective import MultiTaskObjective, TaskTerm, rate_scale
+    from omnicodec.tasks.registry import load_task_net
+
+    model = vr_codec.model
+    assert rate_scale(model, model.position) == pytest.approx(1.0)
+    assert rate_scale(model, 0.0) == pytest.approx(model.lambdas[0].item() / model.lambdas[4].item())
+    torch.manual_seed(0)
+    omni = OmniCodec(vr_codec, ["seg"], AdaptorConfig(rate_levels=8))
+    objective = MultiTaskObjective([TaskTerm("seg", load_task_net("seg"), 1.0, "distill")], lmbda=2.0)
+    x = torch.rand(1, 3, 64, 64)
+    low, high = (objective(omni, x, position=p, lmbda_scale=rate_scale(model, p)) for p in (0.0, 7.0))
+    assert high["bpp"] > 3 * low["bpp"]
+    for parts, p in ((low, 0.0), (high, 7.0)):
+        expected = parts["bpp"] + 2.0 * rate_scale(model, p) * parts["L_seg"]
+        assert torch.allclose(parts["loss"], expected)
+
+
+def test_the_adaptor_job_trains_one_rate_conditioned_set_that_decodes_every_rate(vr_codec, tmp_path, photo):
+    """``omnicodec train`` with ``adaptor.rate_levels``: a position sampled per batch, the
+    checkpoint records the conditioning, and the set codes at any rate afterwards."""
+    from safetensors.torch import save_file
+
+    from omnicodec.data.scenes import build_scenes
+    from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.local import fit_local
+
+    ckpt = tmp_path / "vr.safetensors"
+    save_file({k: v.contiguous() for k, v in vr_codec.model.state_dict().items()}, str(ckpt))
+    build_scenes(str(tmp_path / "scenes"), train=8, test=2, size=128, maxcount=8, progress=False)
+    cfg = AdaptorTrainConfig.from_dict({
+        "run": {"name": "vr", "storage": str(tmp_path / "runs"), "checkpoint_every": 3, "wandb": {"mode": "disabled"}},
+        "optim": {"steps": 3, "lr": 0.002, "warmup_steps": 1},
+        "data": {"shards": str(tmp_path / "scenes" / "train-000000.tar"), "batch_size": 2, "crop": 64,
+                 "shuffle_buffer": 4, "num_workers": 0},
+        "codec": {"arch": ARCH, "checkpoint": str(ckpt)},
+        "adaptor": {"rate_levels": 8},
+        "tasks": [{"name": "seg", "loss": "distill"}], "lmbda": 1.0,
+    })
+    result = fit_local("adaptors", cfg)
+    assert result.error is None and 0 <= result.metrics["rate_position"] <= 7
+    import os
+
+    model = OmniCodec.from_checkpoint(os.path.join(result.checkpoint, "adaptors"))
+    assert model.adaptors.config.rate_levels == 8 and model.variable_rate
+    streams = [model.encode(photo, position=p) for p in (0.5, 6.0)]
+    assert len(streams[1].to_bytes()) > 2 * len(streams[0].to_bytes())
+    assert all(v["seg"].shape[-2:] == photo.shape[-2:] for v in model.decode_batch(streams, tasks=["seg"]))

@@ -88,16 +88,18 @@ class MultiTaskObjective:
     def tasks(self) -> list[str]:
         return [t.name for t in self.terms]
 
-    def __call__(self, model: OmniCodec | torch.nn.Module, x: Tensor,
-                 batch: dict[str, Any] | None = None) -> dict[str, Tensor]:
+    def __call__(self, model: OmniCodec | torch.nn.Module, x: Tensor, batch: dict[str, Any] | None = None,
+                 position: float | None = None, lmbda_scale: float = 1.0) -> dict[str, Tensor]:
         """The loss for images ``x`` (and their labels in ``batch``) and its parts: ``bpp``,
-        ``L_<task>`` per task, ``human_psnr`` with the human term, and ``loss``."""
+        ``L_<task>`` per task, ``human_psnr`` with the human term, and ``loss``. A variable-rate
+        codec codes at ``position``, where the task terms weigh ``lmbda * lmbda_scale`` (one
+        rate-conditioned set is trained over the whole curve: see ``rate_scale``)."""
         from omnicodec.model import HUMAN
 
         batch = batch or {}
-        out = model(x, self.tasks, human=self.human_weight > 0)
+        out = model(x, self.tasks, human=self.human_weight > 0, position=position)
         losses = {t.name: t(out["x_hat"][t.name], x, batch) for t in self.terms}
-        loss = out["bpp"] + self.lmbda * sum(t.weight * losses[t.name] for t in self.terms)
+        loss = out["bpp"] + self.lmbda * lmbda_scale * sum(t.weight * losses[t.name] for t in self.terms)
         parts = {"bpp": out["bpp"], **{f"L_{k}": v for k, v in losses.items()}}
         if self.human_weight > 0:
             human_mse = mse(out["x_hat"][HUMAN], x)
@@ -146,3 +148,11 @@ class RateDistortionLoss:
         loss = (bpp + lambdas.to(image_mse.dtype) * 255**2 * image_mse).mean()
         batch_mse = image_mse.mean()
         return {"loss": loss, "bpp": bpp.mean(), "mse": batch_mse, "psnr": psnr_from_mse(batch_mse.detach())}
+
+
+def rate_scale(codec_model: torch.nn.Module, position: float) -> float:
+    """How much a rate-conditioned adaptor set weighs its task terms at ``position``: as the
+    variable-rate codec weighs distortion there, relative to its own default position
+    (``lambda(p) / lambda(p0)``), so one set trained over every position traces the same
+    trade-off the codec's ladder does, and ``lmbda`` keeps its meaning at ``p0``."""
+    return float(codec_model.lambda_at(position) / codec_model.lambda_at(codec_model.position))

@@ -30,7 +30,7 @@ from omnicodec.data.loader import LoaderConfig, make_loader
 from omnicodec.jobs.runner import Job
 from omnicodec.jobs.specs import ADAPTOR_PATH_KEYS, OptimSpec, RunSpec
 from omnicodec.model import OmniCodec
-from omnicodec.objective import MultiTaskObjective, TaskTerm, floats
+from omnicodec.objective import MultiTaskObjective, TaskTerm, floats, rate_scale
 from omnicodec.tasks.registry import TaskInfo, get_task, load_task_net, register_task, task_from_definition
 
 ADAPTORS_DIR = "adaptors"
@@ -196,11 +196,16 @@ class AdaptorTrainJob(Job):
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         x = batch["image"].to(self.device)
-        parts = self.objective(self.model, x, batch)
+        rate: dict[str, Any] = {}
+        if self.config.adaptor.rate_levels:  # one set for every rate: a position per batch
+            codec = self.unwrapped().codec.model
+            position = float(torch.rand(()) * (codec.levels - 1))
+            rate = {"position": position, "lmbda_scale": rate_scale(codec, position)}
+        parts = self.objective(self.model, x, batch, **rate)
         self.optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         norm = self.clip_and_step(self.params, self.config.optim)
-        return {**floats(parts), "grad_norm": norm}
+        return {**floats(parts), "grad_norm": norm, **({"rate_position": rate["position"]} if rate else {})}
 
     def export(self, directory: str) -> None:
         cfg = self.config
