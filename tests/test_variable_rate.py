@@ -232,3 +232,23 @@ def test_the_adaptor_job_trains_one_rate_conditioned_set_that_decodes_every_rate
     streams = [model.encode(photo, position=p) for p in (0.5, 6.0)]
     assert len(streams[1].to_bytes()) > 2 * len(streams[0].to_bytes())
     assert all(v["seg"].shape[-2:] == photo.shape[-2:] for v in model.decode_batch(streams, tasks=["seg"]))
+
+    # a Serve task replica answers streams of mixed rates like the library (the header carries the rate)
+    from omnicodec.serve.core import TaskWorker
+
+    worker = TaskWorker("seg", os.path.join(result.checkpoint, "adaptors"))
+    streams = [worker.model.encode(photo, position=p) for p in (0.5, 6.0, 3.0)]
+    items = [(y, {"height": st.height, "width": st.width, "rate_position": st.rate_position})
+             for st, y in worker.model.decode_latents(streams)]
+    expected = [worker.predict(d["seg"]) for d in worker.model.decode_batch(streams, tasks=["seg"])]
+    assert worker.run_batch(items) == expected
+
+    # eval: the one set is a curve of its own, a point per trained level, rates rising
+    from omnicodec.eval.evaluate import evaluate_checkpoints
+
+    report = evaluate_checkpoints(str(tmp_path / "scenes" / "test-000000.tar"), None, str(tmp_path / "runs"),
+                                  adaptors=[os.path.join(result.checkpoint, "adaptors")], baselines=["jpeg:40"],
+                                  limit=2, resamples=20)
+    ours = [p for p in report["points"] if p["system"] == "all-in-one"]
+    assert [p["label"].rsplit("p=", 1)[1] for p in ours] == [str(i) for i in range(8)]
+    assert ours[-1]["bpp"] > 3 * ours[0]["bpp"]

@@ -20,12 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tasks", default="cls")
     s.add_argument("--token", default=os.environ.get("OMNICODEC_TOKEN"), help="bearer token (or $OMNICODEC_TOKEN)")
     s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--lmbda", type=float, default=None,
+                   help="a variable-rate encoder codes at this rate (its lambda); the stream records it")
 
 
 def _analyze(a: argparse.Namespace) -> None:
     from omnicodec.serve.client import analyze_file
 
-    result = analyze_file(a.input, a.url, a.tasks, a.token, a.timeout)
+    result = analyze_file(a.input, a.url, a.tasks, a.token, a.timeout, a.lmbda)
     for t in result["tasks"].values():
         if "png_base64" in t:
             t["png_base64"] = t["png_base64"][:32] + "..."

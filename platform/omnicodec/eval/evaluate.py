@@ -21,7 +21,7 @@ from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_p
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_with_interval, delta_m, rate_at_value, value_at_rate
 from omnicodec.eval.systems import AllInOne, Context, Original, System, build_baselines
-from omnicodec.eval.systems.adaptors import short_label
+from omnicodec.eval.systems.adaptors import adaptor_systems, short_label
 from omnicodec.eval.tasks import TaskScorer, note_uninformative, scoring_plan
 from omnicodec.model import OmniCodec
 
@@ -357,18 +357,20 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
 
     systems: list[System] = []
     tasks: list[str] | None = None
-    arch = quality = None
+    arch = quality = levels = None
     for label, ckpt in adaptor_ckpts:
         model = OmniCodec.from_checkpoint(ckpt)
         tasks = tasks or model.tasks
         if model.tasks != tasks:
             raise OmnicodecError(f"{ckpt}: tasks {model.tasks} differ from {tasks}")
         arch, quality = arch or model.codec.spec.arch, quality or model.codec.spec.quality
-        systems.append(AllInOne(model, label, source=ckpt))
+        systems += adaptor_systems(model, label, source=ckpt)
+        levels = getattr(model.codec.model, "levels", None) if model.variable_rate else None
     if tasks is None:
         raise OmnicodecError("give at least one --run or --adaptors")
     if baselines is None:
-        qualities = sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
+        qualities = list(range(1, levels + 1)) if levels else \
+            sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
         baselines = ([f"frozen:{arch}:{','.join(map(str, qualities))}"] if qualities else []) + \
                     [f"jpeg:{','.join(map(str, jpeg))}"]
     systems += build_baselines(baselines, Context(tasks, arch, quality, lambda w: _resolve(w, storage_root)))
@@ -404,6 +406,8 @@ def name_adaptor_systems(systems: list[System]) -> None:
     for s in systems:
         if isinstance(s, AllInOne):
             name, s.label = describe_adaptors(getattr(s.model, "metadata", {}), s.label, s.model.codec.spec.quality)
+            if s.position is not None:  # one rate-conditioned set: its points differ by rate only
+                s.label = f"{s.label} p={s.position:g}"
             s.name = name if s.name == "all-in-one" else s.name
 
 

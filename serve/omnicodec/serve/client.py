@@ -93,12 +93,16 @@ class OmnicodecClient:
             self._encoder = fetch_encoder(self)
         return self._encoder
 
-    def encode(self, image: torch.Tensor) -> bytes:
-        return self.encoder().encode(image).to_bytes()
+    def encode(self, image: torch.Tensor, lmbda: float | None = None) -> bytes:
+        """The bitstream of ``image``; a variable-rate encoder codes at ``lmbda`` (the stream
+        records the rate: the server needs nothing else)."""
+        encoder = self.encoder()
+        return encoder.encode(image, encoder.rate_position(lmbda=lmbda)).to_bytes()
 
-    def analyze(self, image: torch.Tensor, tasks: str = "cls", seg_format: str = "png") -> dict:
+    def analyze(self, image: torch.Tensor, tasks: str = "cls", seg_format: str = "png",
+                lmbda: float | None = None) -> dict:
         """Encode at the edge, send only the bitstream."""
-        return self.analyze_bytes(self.encode(image), tasks, seg_format)
+        return self.analyze_bytes(self.encode(image, lmbda), tasks, seg_format)
 
 
 def fetch_encoder(client: OmnicodecClient) -> OmniCodec:
@@ -141,7 +145,7 @@ def check_served(client: OmnicodecClient, tasks: str) -> None:
 
 
 def analyze_file(path: str, url: str = "http://127.0.0.1:8000", tasks: str = "cls", token: str | None = None,
-                 timeout: float = 60.0) -> dict:
+                 timeout: float = 60.0, lmbda: float | None = None) -> dict:
     """``omnicodec client analyze``: the server's answers for an image file (encoded here, only
     the bitstream sent) or an existing ``.omc`` bitstream; unknown tasks are refused first."""
     client = OmnicodecClient(url, token, timeout)
@@ -149,5 +153,5 @@ def analyze_file(path: str, url: str = "http://127.0.0.1:8000", tasks: str = "cl
     if path.endswith(".omc"):
         data = storage.read_bytes(path)
     else:
-        data = client.encode(load_image(path))
+        data = client.encode(load_image(path), lmbda)
     return client.analyze_bytes(data, tasks)

@@ -100,7 +100,7 @@ class TaskWorker:
                 with stopping_when(lambda: bool(gone) and all(e.is_set() for e in gone)):
                     views = self.model.reconstruct_batch(  # one shape here: one g_s pass
                         [items[i][0] for i in idx], [(items[i][1]["height"], items[i][1]["width"]) for i in idx],
-                        [self.task])
+                        [self.task], positions=[items[i][1].get("rate_position") for i in idx])
                     for j, view in enumerate(views):
                         answers[j] = self.predict(view[self.task], seg_format)
             except Cancelled:
@@ -205,7 +205,7 @@ class RouterCore:
         y_hat = await decode(stream) if decode is not None else self.decode_streams([stream])[0]  # ONCE
         if isinstance(y_hat, ApiError):
             raise y_hat
-        header = {"height": stream.height, "width": stream.width}
+        header = {"height": stream.height, "width": stream.width, "rate_position": stream.rate_position}
         answers = await asyncio.gather(*(call(t, v, y_hat, header, seg_format) for t, v in tasks))
         self.stats["analyze"] += 1
         return {

@@ -1,6 +1,7 @@
 """``AllInOne``: one S-Adaptor bitstream per image, decoded ONCE, one g_s pass per task: the
 tested adaptors, and ``--baseline adaptors:NAME=RUN_OR_CKPT,...`` (other adaptor sets as a
-baseline curve called NAME, e.g. the same method trained shorter)."""
+baseline curve called NAME, e.g. the same method trained shorter). A rate-conditioned set
+(``adaptor.rate_levels``) is a whole curve on its own: one system per rate position."""
 
 from __future__ import annotations
 
@@ -15,20 +16,33 @@ if TYPE_CHECKING:
 
 
 class AllInOne(System):
-    def __init__(self, model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None):
-        self.model, self.label, self.name = model, label, name
+    def __init__(self, model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None,
+                 position: float | None = None):
+        self.model, self.label, self.name, self.position = model, label, name, position
         self.recipe = {"kind": "all-in-one", "checkpoint": source} if source else None
+        if self.recipe is not None and position is not None:
+            self.recipe["position"] = position
 
     def run(self, sample: Sample, tasks: list[str]) -> Decoded:
         import torch
 
         with torch.no_grad():
             x = sample.image[None]
-            data = self.model.encode(x).to_bytes()
+            data = self.model.encode(x, self.position).to_bytes()
             stream, y_hat = self.model.decode_latent(data)  # entropy-decode ONCE for all tasks
             self.model.check_stream_adaptor(stream)
             views = self.model.reconstruct(stream, y_hat, tasks, human=True)
-            return Decoded(len(data), views, self.model.estimate_bpp(x), extra={"latent_decodes": 1})
+            return Decoded(len(data), views, self.model.estimate_bpp(x, self.position), extra={"latent_decodes": 1})
+
+
+def adaptor_systems(model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None
+                    ) -> list[AllInOne]:
+    """The systems one adaptor set evaluates as: itself, or for a rate-conditioned set one per
+    trained rate level of its variable-rate codec (the curve of ONE set)."""
+    levels = model.adaptors.config.rate_levels if model.adaptors is not None else 0
+    if not levels:
+        return [AllInOne(model, label, name=name, source=source)]
+    return [AllInOne(model, label, name=name, source=source, position=float(p)) for p in range(levels)]
 
 
 def short_label(location: str) -> str:
@@ -62,11 +76,12 @@ class AdaptorSets(SystemKind):
             model = OmniCodec.from_checkpoint(source)
             if model.tasks != ctx.tasks:
                 raise OmnicodecError(f"--baseline {spec}: {where} has tasks {model.tasks}, the adaptors {ctx.tasks}")
-            systems.append(AllInOne(model, short_label(where), name=name, source=source))
+            systems += adaptor_systems(model, short_label(where), name=name, source=source)
         return systems
 
     @staticmethod
     def from_recipe(recipe: dict) -> System:
         from omnicodec.model import OmniCodec
 
-        return AllInOne(OmniCodec.from_checkpoint(recipe["checkpoint"]), "", source=recipe["checkpoint"])
+        return AllInOne(OmniCodec.from_checkpoint(recipe["checkpoint"]), "", source=recipe["checkpoint"],
+                        position=recipe.get("position"))
