@@ -143,18 +143,47 @@ def _trial(config: dict[str, Any], sweep: dict[str, Any]) -> None:
 
 
 def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
+    """Search the space on Ray Tune (restoring an interrupted sweep of the same name), then
+    write the report with the rate/accuracy Pareto front."""
     from functools import partial
 
     from ray import tune
 
     from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+    from omnicodec.jobs.reaper import ReapStoppedTrials
 
     # Trials run in their own working folders: hand them the training config itself, read
     # here (a relative `train:` path means the caller's folder), with the overrides applied.
     cfg = cfg.model_copy(update={"train": cfg.base_train(), "train_set": []})
     train_cfg = AdaptorTrainConfig.from_dict(cfg.base_train(), source="sweep train config")
-    resolved = train_cfg.to_dict()
-    for key in cfg.search:  # a typo would silently sweep nothing: refuse it
+    _check_search_keys(cfg, train_cfg.to_dict())
+    _check_trial_fits(cfg, train_cfg)
+    trainable = tune.with_resources(partial(_trial, sweep=cfg.to_dict()), {"cpu": cfg.trial_cpus})
+    path = storage.join(cfg.storage, cfg.name)
+    reaper = ReapStoppedTrials()
+    if tune.Tuner.can_restore(path):  # (a restored experiment brings back the callbacks it started with)
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space={k: v.to_tune() for k, v in cfg.search.items()},
+            tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=_search_algorithm(cfg),
+                                        scheduler=_scheduler(cfg, train_cfg),
+                                        max_concurrent_trials=cfg.max_concurrent_trials,
+                                        time_budget_s=cfg.time_budget_s),
+            run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage),
+                                      callbacks=[reaper]),
+        )
+    trials = [_trial_row(r) for r in tuner.fit()]
+    front = pareto_front([t for t in trials if t["eval_bpp"] is not None])
+    summary = {"name": cfg.name, "trials": trials, "pareto": front,
+               "freed_placement_groups": reaper.removed}  # of Train runs whose trial was stopped early
+    write_sweep_report(summary, path)
+    return summary
+
+
+def _check_search_keys(cfg: SweepConfig, resolved: dict[str, Any]) -> None:
+    """Every search key must exist in the training config: a typo would silently sweep nothing."""
+    for key in cfg.search:
         node: Any = resolved
         for part in key.split("."):
             if isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -163,55 +192,38 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                 node = node[part]
             else:
                 raise ConfigError(f"search key '{key}' is not a key of the training config")
-    _check_trial_fits(cfg, train_cfg)
-    space = {k: v.to_tune() for k, v in cfg.search.items()}
-    search_alg = None
-    if cfg.searcher == "optuna":
-        from ray.tune.search.optuna import OptunaSearch
 
-        search_alg = OptunaSearch(metric=["eval_bpp", "eval_score"], mode=["min", "max"])
-    scheduler = None
-    if cfg.scheduler is not None:
-        from ray.tune.schedulers import ASHAScheduler
 
-        # A trial reports once per checkpoint, then once more with its evaluation: max_t leaves
-        # that last report alone (ASHA stops every trial that reaches max_t).
-        reports = max(1, -(-train_cfg.optim.steps // train_cfg.run.checkpoint_every))
-        sch = cfg.scheduler
-        scheduler = ASHAScheduler(metric=sch.metric, mode=sch.mode, max_t=reports + 1,
-                                  grace_period=min(sch.grace_period, reports), reduction_factor=sch.reduction_factor)
-    trainable = tune.with_resources(partial(_trial, sweep=cfg.to_dict()), {"cpu": cfg.trial_cpus})
-    path = storage.join(cfg.storage, cfg.name)
-    from omnicodec.jobs.reaper import ReapStoppedTrials
+def _search_algorithm(cfg: SweepConfig):
+    if cfg.searcher != "optuna":
+        return None
+    from ray.tune.search.optuna import OptunaSearch
 
-    reaper = ReapStoppedTrials()
-    if tune.Tuner.can_restore(path):  # (a restored experiment brings back the callbacks it started with)
-        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
-    else:
-        tuner = tune.Tuner(
-            trainable, param_space=space,
-            tune_config=tune.TuneConfig(num_samples=cfg.num_samples, search_alg=search_alg, scheduler=scheduler,
-                                        max_concurrent_trials=cfg.max_concurrent_trials,
-                                        time_budget_s=cfg.time_budget_s),
-            run_config=tune.RunConfig(name=cfg.name, storage_path=storage.absolute(cfg.storage),
-                                      callbacks=[reaper]),
-        )
-    grid = tuner.fit()
-    trials = []
-    for r in grid:
-        m = r.metrics or {}
-        status = "error" if r.error else ("done" if m.get("eval_bpp") is not None else "stopped early")
-        trials.append({"trial": os.path.basename(r.path), "config": r.config, "error": str(r.error) if r.error else None,
-                       "status": status, "reports": m.get("training_iteration"),
-                       **{k: m[k] for k in m if k.startswith("val_")},  # the last report's (stopped trials too)
-                       **{k: m.get(k) for k in ("eval_bpp", "eval_score", "eval_psnr", "trainable", "adaptors")},
-                       **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}})
-    ok = [t for t in trials if t["eval_bpp"] is not None]
-    front = pareto_front(ok)
-    summary = {"name": cfg.name, "trials": trials, "pareto": front,
-               "freed_placement_groups": reaper.removed}  # of Train runs whose trial was stopped early
-    write_sweep_report(summary, path)
-    return summary
+    return OptunaSearch(metric=["eval_bpp", "eval_score"], mode=["min", "max"])
+
+
+def _scheduler(cfg: SweepConfig, train_cfg):
+    if cfg.scheduler is None:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    # A trial reports once per checkpoint, then once more with its evaluation: max_t leaves
+    # that last report alone (ASHA stops every trial that reaches max_t).
+    reports = max(1, -(-train_cfg.optim.steps // train_cfg.run.checkpoint_every))
+    sch = cfg.scheduler
+    return ASHAScheduler(metric=sch.metric, mode=sch.mode, max_t=reports + 1,
+                         grace_period=min(sch.grace_period, reports), reduction_factor=sch.reduction_factor)
+
+
+def _trial_row(r) -> dict[str, Any]:
+    """One trial of the result grid as a row of the sweep report."""
+    m = r.metrics or {}
+    status = "error" if r.error else ("done" if m.get("eval_bpp") is not None else "stopped early")
+    return {"trial": os.path.basename(r.path), "config": r.config, "error": str(r.error) if r.error else None,
+            "status": status, "reports": m.get("training_iteration"),
+            **{k: m[k] for k in m if k.startswith("val_")},  # the last report's (stopped trials too)
+            **{k: m.get(k) for k in ("eval_bpp", "eval_score", "eval_psnr", "trainable", "adaptors")},
+            **{k: v for k, v in m.items() if k.startswith("eval_") and k not in ("eval_bpp", "eval_score", "eval_psnr")}}
 
 
 def _check_trial_fits(cfg: SweepConfig, train_cfg) -> None:

@@ -88,6 +88,26 @@ def resolve_shards(spec: str | Iterable[str]) -> list[str]:
     return [os.path.abspath(p) for p in found]
 
 
+def _member_bytes(tar: tarfile.TarFile, info: tarfile.TarInfo, url: str, key: str) -> bytes:
+    """A member's bytes, or ``DataError`` naming it and where it breaks off."""
+    try:
+        data = tar.extractfile(info).read()
+        if len(data) != info.size:
+            raise EOFError("member shorter than its header says")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"shard {url}: member '{info.name}' (key '{key}') truncated at byte {info.offset_data} ({e})") from None
+    return data
+
+
+def _archive_size(fileobj, seekable: bool) -> int:
+    """The archive's true length: its end for a seekable file, what a stream still holds otherwise."""
+    if seekable:
+        return fileobj.seek(0, io.SEEK_END)
+    while fileobj.read(1 << 20):
+        pass
+    return fileobj.count
+
+
 def iter_shard(url: str, fileobj: io.BufferedIOBase | None = None) -> Iterator[dict[str, Any]]:
     """Samples of one shard, in file order. Raises ``DataError`` on any structural fault."""
     close = fileobj is None
@@ -117,12 +137,7 @@ def iter_shard(url: str, fileobj: io.BufferedIOBase | None = None) -> Iterator[d
             if not info.isreg() or posixpath.basename(info.name).startswith("__"):
                 continue
             key, ext = sample_key(info.name)
-            try:
-                data = tar.extractfile(info).read()
-                if len(data) != info.size:
-                    raise EOFError("member shorter than its header says")
-            except (tarfile.TarError, EOFError, OSError) as e:
-                raise DataError(f"shard {url}: member '{info.name}' (key '{key}') truncated at byte {info.offset_data} ({e})") from None
+            data = _member_bytes(tar, info, url, key)
             if current is None or key != current["__key__"]:
                 if key in seen:
                     raise DataError(
@@ -139,12 +154,7 @@ def iter_shard(url: str, fileobj: io.BufferedIOBase | None = None) -> Iterator[d
             tar.members = []
         # Python's tarfile ends quietly when a stream stops at a header boundary: a complete
         # archive has two zero blocks after its last member, a truncated one does not.
-        if seekable:
-            size = fileobj.seek(0, io.SEEK_END)
-        else:
-            while counted.read(1 << 20):
-                pass
-            size = counted.count
+        size = _archive_size(fileobj if seekable else counted, seekable)
         if size < tar.offset + 2 * tarfile.BLOCKSIZE:
             last = f" (last key '{current['__key__']}' may be incomplete)" if current else ""
             raise DataError(f"shard {url}: truncated at byte {size}: the end-of-archive marker is missing{last}")
