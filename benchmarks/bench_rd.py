@@ -9,8 +9,10 @@ intervals, and writes the full report (points, timings, plots) under
 ``benchmarks/results/rd-<set>/``.
 
 Goal (issue 8): the newest bundled codec at BD-rate (PSNR) <= -20 % vs JPEG and <= 0 % vs
-WebP, MS-SSIM BD-rate <= -20 % vs JPEG, PSNR strictly rising with quality.
-Run: .venv/bin/python benchmarks/bench_rd.py [--limit N] [--codec ARCH:Q1,Q2 ...]
+WebP, MS-SSIM BD-rate <= -20 % vs JPEG, PSNR strictly rising with quality. Issue 28: the
+frozen ladder's rate span and PSNR per quality, also on 192 px test scenes of a seed no
+training or selection used (``--scenes-seed``), with AVIF in the same run.
+Run: .venv/bin/python benchmarks/bench_rd.py [--limit N] [--codec ARCH:Q1,Q2 ...] [--scenes-seed S]
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="images per set")
     ap.add_argument("--codec", action="append", help="ARCH:Q1,Q2 (default: every bundled codec)")
     ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--scenes-seed", type=int, default=None,
+                    help="also code 200 fresh 192 px test scenes of this seed (never 7919: levers were chosen on it)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     codecs = a.codec or default_codecs()
-    for name, data in (("heldout-photos", default_heldout_photos()), ("kodaklike", default_kodaklike())):
+    sets = [("heldout-photos", default_heldout_photos()), ("kodaklike", default_kodaklike())]
+    if a.scenes_seed is not None:
+        sets.append((f"scenes-s{a.scenes_seed}", _fresh_scenes(a.scenes_seed)))
+    for name, data in sets:
         out = os.path.join(HERE, "results", f"rd-{name}")
         s = run_rd(data, out, codecs, jpeg=DEFAULT_JPEG, webp=DEFAULT_WEBP, limit=a.limit, resamples=a.resamples,
                    title=f"Human rate-distortion: {name}")
@@ -53,6 +60,19 @@ def main() -> None:
             print(f"{fam}: bpp {bpps}; PSNR {', '.join(f'{v:.2f}' for v in psnrs)} "
                   f"({'strictly rising' if rising else 'NOT rising'} with quality)")
         print(f"report: {out}/rd.md")
+
+
+def _fresh_scenes(seed: int) -> list[str]:
+    """200 test scenes (192 px) of ``seed``, built once under $OMNICODEC_HOME/data."""
+    from omnicodec import home
+    from omnicodec.data.scenes import build_scenes
+
+    if seed == 7919:
+        raise SystemExit("scene seed 7919 chose levers: final figures come from a seed never evaluated on")
+    out = os.path.join(home(), "data", f"scenes-rd-s{seed}")
+    if not os.path.exists(os.path.join(out, "test-000000.tar")):
+        build_scenes(out, train=0, test=200, size=192, seed=seed)
+    return sorted(os.path.join(out, f) for f in os.listdir(out) if f.startswith("test-") and f.endswith(".tar"))
 
 
 def _fmt(d: dict) -> str:

@@ -252,3 +252,14 @@ def test_the_adaptor_job_trains_one_rate_conditioned_set_that_decodes_every_rate
     ours = [p for p in report["points"] if p["system"] == "all-in-one"]
     assert [p["label"].rsplit("p=", 1)[1] for p in ours] == [str(i) for i in range(8)]
     assert ours[-1]["bpp"] > 3 * ours[0]["bpp"]
+
+
+def test_the_human_rd_benchmark_codes_a_variable_rate_codec_at_every_level(monkeypatch):
+    from omnicodec import zoo
+    from omnicodec.eval import rd
+
+    cards = [{"kind": "codec", "arch": ARCH, "quality": 5, "lambda": [0.001, 0.002, 0.004]},
+             {"kind": "codec", "arch": "mbt2018-mean-photo", "quality": 3, "lambda": 0.0067},
+             {"kind": "codec", "arch": "mbt2018-mean-photo", "quality": 2, "lambda": 0.0035}]
+    monkeypatch.setattr(zoo, "available", lambda: cards)
+    assert rd.default_codecs() == ["mbt2018-mean-photo:2,3", f"{ARCH}:1,2,3"]

@@ -282,12 +282,15 @@ def write_report(summary: dict[str, Any], rows: list[dict[str, Any]], out: str, 
 
 
 def default_codecs() -> list[str]:
-    """Every bundled codec architecture with all its bundled qualities (``ARCH:Q1,Q2,...``)."""
+    """Every bundled codec architecture with all its bundled qualities (``ARCH:Q1,Q2,...``; a
+    variable-rate codec, whose card lists one lambda per level: every level)."""
     from omnicodec import zoo
 
     by_arch: dict[str, list[int]] = {}
     for c in zoo.available():
-        if c.get("kind") == "codec":
+        if c.get("kind") == "codec" and isinstance(c.get("lambda"), list):
+            by_arch[c["arch"]] = list(range(1, len(c["lambda"]) + 1))
+        elif c.get("kind") == "codec":
             by_arch.setdefault(c["arch"], []).append(int(c["quality"]))
     return [f"{a}:{','.join(map(str, sorted(qs)))}" for a, qs in sorted(by_arch.items())]
 
