@@ -56,7 +56,7 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str], start_ray: Call
         metrics = {}
         for level in range(model.levels):
             model.position = float(level)
-            metrics[f"q{level + 1}"] = {n: _summary(evaluate_codec(codec, s)) for n, s in eval_sets.items()}
+            metrics.update({f"q{level + 1} {n}": _summary(evaluate_codec(codec, s)) for n, s in eval_sets.items()})
         model.position = float(cfg.quality - 1)
         lmbda: Any = model.lambdas.tolist()
     else:
