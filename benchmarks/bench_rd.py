@@ -34,14 +34,18 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--scenes-seed", type=int, default=None,
                     help="also code 200 fresh 192 px test scenes of this seed (never 7919: levers were chosen on it)")
+    ap.add_argument("--sets", default="heldout-photos,kodaklike",
+                    help="which of heldout-photos, kodaklike to code (the fresh scenes come with --scenes-seed)")
+    ap.add_argument("--tag", default="", help="write the reports to results/rd-<set>-<tag> (keep the committed ones)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     codecs = a.codec or default_codecs()
-    sets = [("heldout-photos", default_heldout_photos()), ("kodaklike", default_kodaklike())]
+    sets = [(n, f()) for n, f in (("heldout-photos", default_heldout_photos), ("kodaklike", default_kodaklike))
+            if n in a.sets.split(",")]
     if a.scenes_seed is not None:
         sets.append((f"scenes-s{a.scenes_seed}", _fresh_scenes(a.scenes_seed)))
     for name, data in sets:
-        out = os.path.join(HERE, "results", f"rd-{name}")
+        out = os.path.join(HERE, "results", f"rd-{name}" + (f"-{a.tag}" if a.tag else ""))
         s = run_rd(data, out, codecs, jpeg=DEFAULT_JPEG, webp=DEFAULT_WEBP, limit=a.limit, resamples=a.resamples,
                    title=f"Human rate-distortion: {name}")
         rows = []

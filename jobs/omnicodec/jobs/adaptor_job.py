@@ -82,7 +82,7 @@ class ValidationSpec(Config):
 
 
 class AdaptorTrainConfig(Config):
-    path_keys = ADAPTOR_PATH_KEYS
+    path_keys = (*ADAPTOR_PATH_KEYS, "extend")
 
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="adaptors"))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=500, lr=1e-3, warmup_steps=20))
@@ -97,6 +97,9 @@ class AdaptorTrainConfig(Config):
     train_t_adaptors: bool = Field(True, description="False: encoder-only ablation")
     validation: ValidationSpec | None = Field(None, description="report val_* (objective parts on held-out "
                                                                 "images) at every checkpoint")
+    extend: str | None = Field(None, description="task N+1: a trained adaptor set (run, checkpoint or zoo:NAME) "
+                                                 "whose codec, S-Adaptor and T-Adaptors are kept frozen; only the "
+                                                 "T-Adaptors of `tasks` are trained, so the streams do not change")
 
     @model_validator(mode="after")
     def _tasks(self) -> AdaptorTrainConfig:
@@ -105,6 +108,9 @@ class AdaptorTrainConfig(Config):
         check_task_names([t.name for t in self.tasks])
         if not (self.train_s_adaptor or self.train_t_adaptors):
             raise ValueError("train_s_adaptor and train_t_adaptors cannot both be false")
+        if self.extend and (self.train_s_adaptor or not self.train_t_adaptors):
+            raise ValueError("extend: the S-Adaptor of the set being extended stays frozen (its streams must not "
+                             "change): set train_s_adaptor: false (and train_t_adaptors: true)")
         return self
 
     @property
@@ -150,6 +156,22 @@ def _validation_batch(spec: ValidationSpec, crop: int | None) -> dict[str, Any]:
     return collate(samples)
 
 
+def _extended(cfg: AdaptorTrainConfig) -> tuple[OmniCodec, dict[str, Any]]:
+    """The set ``cfg.extend`` names, with fresh T-Adaptors for ``cfg.tasks`` beside its own: same
+    codec, same adaptor config, same S-Adaptor (so the same streams and S-fingerprint)."""
+    from omnicodec.adaptors.checkpoint import resolve
+    from omnicodec.errors import ConfigError
+
+    base = OmniCodec.from_checkpoint(resolve(cfg.extend, cfg.run.storage))
+    clash = [t for t in cfg.task_names if t in base.tasks]
+    if clash:
+        raise ConfigError(f"extend: {cfg.extend} already has T-Adaptors for {clash}; give only new tasks")
+    model = OmniCodec(base.codec, [*base.tasks, *cfg.task_names], base.adaptors.config)
+    missing, unexpected = model.adaptors.load_state_dict(base.adaptors.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(tuple(f"t.{t}." for t in cfg.task_names)) for k in missing)
+    return model, dict(getattr(base, "metadata", {}) or {})
+
+
 class AdaptorTrainJob(Job):
     config_class = AdaptorTrainConfig
     config: AdaptorTrainConfig
@@ -158,10 +180,13 @@ class AdaptorTrainJob(Job):
         cfg = self.config
         cfg.register_tasks()
         self.device = self.worker_device()
-        model = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor)
+        if cfg.extend:
+            model, self.base_metadata = _extended(cfg)
+        else:
+            model, self.base_metadata = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor), {}
         model.adaptors.s.requires_grad_(cfg.train_s_adaptor)
-        for stack in model.adaptors.t.values():
-            stack.requires_grad_(cfg.train_t_adaptors)
+        for name, stack in model.adaptors.t.items():
+            stack.requires_grad_(cfg.train_t_adaptors and name in cfg.task_names)
         self.objective = MultiTaskObjective(
             [TaskTerm(t.name, load_task_net(t.name).to(self.device), t.weight, t.loss) for t in cfg.tasks],
             cfg.lmbda, cfg.human_weight)
@@ -209,10 +234,16 @@ class AdaptorTrainJob(Job):
 
     def export(self, directory: str) -> None:
         cfg = self.config
+        base = self.base_metadata
         self.unwrapped().to("cpu").save(os.path.join(directory, ADAPTORS_DIR), metadata={
-            "run": cfg.run.name, "lmbda": cfg.lmbda, "human_weight": cfg.human_weight, "tasks": [t.to_dict() for t in cfg.tasks],
-            "task_definitions": [d for d in (t.definition() for t in cfg.tasks) if d],
-            "train_s_adaptor": cfg.train_s_adaptor, "train_t_adaptors": cfg.train_t_adaptors,
+            **base, "run": cfg.run.name, "lmbda": base.get("lmbda", cfg.lmbda),
+            "human_weight": base.get("human_weight", cfg.human_weight),
+            "tasks": [*base.get("tasks", []), *(t.to_dict() for t in cfg.tasks)],
+            "task_definitions": [*base.get("task_definitions", []), *(d for d in (t.definition() for t in cfg.tasks) if d)],
+            **({"extended_from": cfg.extend, "extension_lmbda": cfg.lmbda} if cfg.extend else {}),
+            # an extended set keeps how its S-Adaptor was trained (eval names curves by it)
+            "train_s_adaptor": base.get("train_s_adaptor", cfg.train_s_adaptor),
+            "train_t_adaptors": base.get("train_t_adaptors", cfg.train_t_adaptors),
             "config": cfg.to_dict(),
         })
         self.unwrapped().to(self.device)

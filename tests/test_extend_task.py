@@ -1,0 +1,63 @@
+"""Task N+1 on a deployed fleet: train only the new task's T-Adaptor beside a trained set, with
+its S-Adaptor frozen, so every stream already written (and every encoder in the field) stays valid."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+from omnicodec.jobs.local import fit_local
+from omnicodec.model import OmniCodec
+
+
+def _config(tmp_path, scenes: str, name: str, tasks: list[dict], **extra) -> AdaptorTrainConfig:
+    return AdaptorTrainConfig.from_dict({
+        "run": {"name": name, "storage": str(tmp_path / "runs"), "checkpoint_every": 2, "wandb": {"mode": "disabled"}},
+        "optim": {"steps": 2, "lr": 0.01, "warmup_steps": 1, "schedule": "constant"},
+        "data": {"shards": os.path.join(scenes, "train-000000.tar"), "batch_size": 2, "crop": 64,
+                 "shuffle_buffer": 4, "num_workers": 0},
+        "codec": {"arch": "mbt2018-mean-small", "quality": 2}, "tasks": tasks, "lmbda": 1.0, **extra,
+    })
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> str:
+    from omnicodec.data.scenes import build_scenes
+
+    out = tmp_path_factory.mktemp("extend-scenes")
+    build_scenes(str(out), train=8, test=2, size=128, maxcount=8, progress=False)
+    return str(out)
+
+
+def test_a_new_tasks_t_adaptor_trains_beside_a_frozen_set_and_the_streams_do_not_change(tmp_path, scenes, photo):
+    base = fit_local("adaptors", _config(tmp_path, scenes, "base", [{"name": "cls", "loss": "distill"}]))
+    assert base.error is None
+    base_dir = os.path.join(base.checkpoint, "adaptors")
+    cfg = _config(tmp_path, scenes, "plus-seg", [{"name": "seg", "loss": "distill"}], extend=base_dir,
+                  train_s_adaptor=False)
+    grown = fit_local("adaptors", cfg)
+    assert grown.error is None
+    before, after = OmniCodec.from_checkpoint(base_dir), OmniCodec.from_checkpoint(os.path.join(grown.checkpoint, "adaptors"))
+    assert after.tasks == ["cls", "seg"] and after.s_fingerprint() == before.s_fingerprint()
+    stream = before.encode(photo).to_bytes()
+    assert after.encode(photo).to_bytes() == stream  # the fleet's encoders and streams stay valid
+    old, new = before.adaptors.t["cls"].state_dict(), after.adaptors.t["cls"].state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)  # the deployed task is untouched
+    assert any(v.abs().sum() > 0 for k, v in after.adaptors.t["seg"].state_dict().items() if k.endswith("up.weight"))
+    views = after.decode(stream, tasks=["cls", "seg"])
+    assert torch.equal(views["cls"], before.decode(stream, tasks=["cls"])["cls"])
+    meta = after.metadata
+    assert meta["extended_from"] == base_dir and meta["train_s_adaptor"] is True  # still an all-in-one curve
+    assert [t["name"] for t in meta["tasks"]] == ["cls", "seg"]
+
+
+def test_extending_refuses_a_task_the_set_has_and_a_trainable_s_adaptor(tmp_path, scenes):
+    with pytest.raises(ValueError, match="S-Adaptor of the set being extended stays frozen"):
+        _config(tmp_path, scenes, "x", [{"name": "seg", "loss": "distill"}], extend="zoo:adaptors-demo")
+    cfg = _config(tmp_path, scenes, "y", [{"name": "cls", "loss": "distill"}], extend="zoo:adaptors-demo",
+                  train_s_adaptor=False)
+    result = fit_local("adaptors", cfg)
+    assert result.error and "already has T-Adaptors for ['cls']" in result.error
