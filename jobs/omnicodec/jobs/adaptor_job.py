@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from omnicodec import storage
 from omnicodec.adaptors import AdaptorConfig
 from omnicodec.adaptors.sets import check_task_names
 from omnicodec.codec import CodecSpec, load_codec
@@ -82,7 +83,7 @@ class ValidationSpec(Config):
 
 
 class AdaptorTrainConfig(Config):
-    path_keys = (*ADAPTOR_PATH_KEYS, "extend")
+    path_keys = ADAPTOR_PATH_KEYS
 
     run: RunSpec = Field(default_factory=lambda: RunSpec(name="adaptors"))
     optim: OptimSpec = Field(default_factory=lambda: OptimSpec(steps=500, lr=1e-3, warmup_steps=20))
@@ -100,6 +101,15 @@ class AdaptorTrainConfig(Config):
     extend: str | None = Field(None, description="task N+1: a trained adaptor set (run, checkpoint or zoo:NAME) "
                                                  "whose codec, S-Adaptor and T-Adaptors are kept frozen; only the "
                                                  "T-Adaptors of `tasks` are trained, so the streams do not change")
+
+    @field_validator("extend")
+    @classmethod
+    def _local_set_made_absolute(cls, v: str | None) -> str | None:
+        """A local folder is made absolute here, in the driver (Ray workers run elsewhere); a run
+        name, ``zoo:NAME`` or a URL is kept as given."""
+        if v and not storage.is_url(v) and not v.startswith("zoo:") and os.path.exists(os.path.expanduser(v)):
+            return os.path.abspath(os.path.expanduser(v))
+        return v
 
     @model_validator(mode="after")
     def _tasks(self) -> AdaptorTrainConfig:
