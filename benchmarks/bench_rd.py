@@ -66,7 +66,7 @@ def main() -> None:
         print(f"report: {out}/rd.md")
 
 
-def _fresh_scenes(seed: int) -> list[str]:
+def _fresh_scenes(seed: int) -> str:
     """200 test scenes (192 px) of ``seed``, built once under $OMNICODEC_HOME/data."""
     from omnicodec import home
     from omnicodec.data.scenes import build_scenes
@@ -76,7 +76,8 @@ def _fresh_scenes(seed: int) -> list[str]:
     out = os.path.join(home(), "data", f"scenes-rd-s{seed}")
     if not os.path.exists(os.path.join(out, "test-000000.tar")):
         build_scenes(out, train=0, test=200, size=192, seed=seed)
-    return sorted(os.path.join(out, f) for f in os.listdir(out) if f.startswith("test-") and f.endswith(".tar"))
+    shards = sorted(f for f in os.listdir(out) if f.startswith("test-") and f.endswith(".tar"))
+    return os.path.join(out, f"test-{{000000..{len(shards) - 1:06d}}}.tar")
 
 
 def _fmt(d: dict) -> str:
