@@ -49,8 +49,7 @@ class RateConditioned(nn.Module):
         if position is None:
             raise ValueError("a rate-conditioned adaptor needs the stream's rate position")
         b = x.shape[0]
-        alpha = interpolate_levels(self.input_scale, position, b).to(x.dtype)
-        gamma = interpolate_levels(self.output_scale, position, b).to(x.dtype)
-        beta = interpolate_levels(self.output_shift, position, b).to(x.dtype)
+        alpha, gamma, beta = (interpolate_levels(t, position, b).to(x.dtype)
+                              for t in (self.input_scale, self.output_scale, self.output_shift))
         scaled = x * alpha
         return x + gamma * (self.block(scaled) - scaled) + beta

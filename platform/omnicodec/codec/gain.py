@@ -76,11 +76,12 @@ class GainedMeanScaleHyperprior(MeanScaleHyperprior):
         return log.exp()[:, :, None, None]
 
     def gain(self, y: Tensor, position: float | Tensor | None = None) -> Tensor:
-        return y * self._vector(self.log_gain, self.position if position is None else position, y.shape[0]).to(y.dtype)
+        p = self.position if position is None else position
+        return y * self._vector(self.log_gain, p, y.shape[0]).to(device=y.device, dtype=y.dtype)
 
     def inverse_gain(self, y_hat: Tensor, position: float | Tensor | None = None) -> Tensor:
         p = self.position if position is None else position
-        return y_hat * self._vector(self.log_inverse_gain, p, y_hat.shape[0]).to(y_hat.dtype)
+        return y_hat * self._vector(self.log_inverse_gain, p, y_hat.shape[0]).to(device=y_hat.device, dtype=y_hat.dtype)
 
     def lambda_at(self, position: float | Tensor) -> Tensor:
         """The lambda a position stands for (geometric interpolation between levels)."""
