@@ -99,6 +99,25 @@ class GainedMeanScaleHyperprior(MeanScaleHyperprior):
         x_hat = self.g_s(self.inverse_gain(y_hat, position))
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
+    def compress(self, x: Tensor) -> dict:
+        """CompressAI's ``compress`` at ``self.position`` (its code, with the gain on ``y``)."""
+        y = self.gain(self.g_a(x))
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
+        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
+
+    def decompress(self, strings: list, shape) -> dict:
+        """CompressAI's ``decompress`` at ``self.position`` (the inverse gain before ``g_s``)."""
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
+        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means_hat)
+        return {"x_hat": self.g_s(self.inverse_gain(y_hat)).clamp_(0, 1)}
+
 
 def position_for_lambda(lambdas: Sequence[float], lmbda: float) -> float:
     """The continuous position whose interpolated lambda is ``lmbda`` (log-linear)."""
