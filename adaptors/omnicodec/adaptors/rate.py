@@ -20,19 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
-def interpolate_levels(table: Tensor, position: float | Tensor, batch: int) -> Tensor:
-    """Rows of ``table`` (levels x C) linearly interpolated at ``position`` (a float or one per
-    image), shaped B x C x 1 x 1."""
-    levels = table.shape[0]
-    p = torch.as_tensor(position, dtype=torch.float32, device=table.device).reshape(-1)
-    if p.numel() == 1:
-        p = p.expand(batch)
-    p = p.clamp(0, levels - 1)
-    low = p.floor().long().clamp(max=max(levels - 2, 0))
-    high = (low + 1).clamp(max=levels - 1)
-    frac = (p - low).to(table.dtype)[:, None]
-    return (table[low] * (1 - frac) + table[high] * frac)[:, :, None, None]
+from omnicodec.codec.gain import interpolate_levels  # the same rule as the codec's gains
 
 
 class RateConditioned(nn.Module):

@@ -66,14 +66,7 @@ class GainedMeanScaleHyperprior(MeanScaleHyperprior):
         return net
 
     def _vector(self, table: Tensor, position: float | Tensor, batch: int) -> Tensor:
-        p = torch.as_tensor(position, dtype=torch.float32, device=table.device).reshape(-1)
-        if p.numel() == 1:
-            p = p.expand(batch)
-        p = p.clamp(0, self.levels - 1)
-        low = p.floor().long().clamp(max=self.levels - 2)
-        frac = (p - low).to(table.dtype)[:, None]
-        log = table[low] * (1 - frac) + table[low + 1] * frac
-        return log.exp()[:, :, None, None]
+        return interpolate_levels(table, position, batch).exp()  # log-linear = geometric
 
     def gain(self, y: Tensor, position: float | Tensor | None = None) -> Tensor:
         p = self.position if position is None else position
@@ -85,10 +78,8 @@ class GainedMeanScaleHyperprior(MeanScaleHyperprior):
 
     def lambda_at(self, position: float | Tensor) -> Tensor:
         """The lambda a position stands for (geometric interpolation between levels)."""
-        p = torch.as_tensor(position, dtype=torch.float64).clamp(0, self.levels - 1)
-        log = self.lambdas.log().cpu()
-        low = p.floor().long().clamp(max=self.levels - 2)
-        return (log[low] * (1 - (p - low)) + log[low + 1] * (p - low)).exp()
+        shape = torch.as_tensor(position).shape
+        return interpolate_levels(self.lambdas.log().cpu()[:, None], position, 1).exp().reshape(shape)
 
     def forward(self, x: Tensor, position: float | Tensor | None = None) -> dict:
         y = self.gain(self.g_a(x), position)
@@ -117,6 +108,22 @@ class GainedMeanScaleHyperprior(MeanScaleHyperprior):
         indexes = self.gaussian_conditional.build_indexes(scales_hat)
         y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means_hat)
         return {"x_hat": self.g_s(self.inverse_gain(y_hat)).clamp_(0, 1)}
+
+
+def interpolate_levels(table: Tensor, position: float | Tensor, batch: int) -> Tensor:
+    """Rows of ``table`` (levels x C) linearly interpolated at ``position`` (a float, or one per
+    image; clamped to the levels), shaped B x C x 1 x 1, computed in the table's dtype. The one
+    rule for "between two trained levels": the codec's gains (in the log domain) and lambdas,
+    and the rate-conditioned adaptors' modulation tables (``adaptors/rate.py``)."""
+    levels = table.shape[0]
+    p = torch.as_tensor(position, dtype=table.dtype, device=table.device).reshape(-1)
+    if p.numel() == 1:
+        p = p.expand(batch)
+    p = p.clamp(0, levels - 1)
+    low = p.floor().long().clamp(max=max(levels - 2, 0))
+    high = (low + 1).clamp(max=levels - 1)
+    frac = (p - low)[:, None]
+    return (table[low] * (1 - frac) + table[high] * frac)[:, :, None, None]
 
 
 def position_for_lambda(lambdas: Sequence[float], lmbda: float) -> float:
