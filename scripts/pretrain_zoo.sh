@@ -36,9 +36,11 @@ if [[ $what == all || $what == photo-codecs ]]; then
   done
 fi
 if [[ $what == all || $what == codecs ]]; then
-  # quality 3 from scratch, then the ladder's neighbours fine-tuned from it
+  # quality 3 from scratch, then the ladder's neighbours fine-tuned from it. q2 and q3 are
+  # bundled; q1 and q4 were trained too (zoo/logs/codec-q1-q2-q4.log) and removed from the zoo
+  # to keep it within ~120 MB (issue 28): SMALL_QUALITIES="1 2 4" trains them again.
   $OC pretrain codec --quality 3 --steps 6000 --lr 3e-4
-  for q in 1 2 4; do
+  for q in ${SMALL_QUALITIES:-2}; do
     $OC pretrain codec --quality $q --init-from mbt2018-mean-small:3 --steps 1500 --lr 1e-4
   done
 fi

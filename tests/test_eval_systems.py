@@ -34,7 +34,7 @@ def test_a_malformed_or_mismatched_adaptor_baseline_is_refused_naming_the_spec(t
 
 
 # a --baseline spec per kind whose systems are cheap to build here (finetuned: test_full_finetune.py)
-EXAMPLES = {"frozen": "frozen:mbt2018-mean-small:1", "jpeg": "jpeg:10", "webp": "webp:10", "avif": "avif:30",
+EXAMPLES = {"frozen": "frozen:mbt2018-mean-small:2", "jpeg": "jpeg:10", "webp": "webp:10", "avif": "avif:30",
             "adaptors": "adaptors:other=zoo:adaptors-demo",
             "single": "single:cls=zoo:adaptors-demo,seg=zoo:adaptors-demo,det=zoo:adaptors-demo@one"}
 

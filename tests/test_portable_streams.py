@@ -125,7 +125,7 @@ def test_portable_is_the_default_and_training_sees_the_coded_parameters(frozen, 
     assert (estimate.y_hat - y_hat).abs().max() < 1e-5  # the means the decoder adds, not the float net's
 
 
-@pytest.mark.heavy  # 32 artifacts loaded in two processes: make test-cluster, which CI runs
+@pytest.mark.heavy  # 30 artifacts loaded in two processes: make test-cluster, which CI runs
 def test_bundled_artifacts_load_and_code_identically_under_the_default_cpu_capability(photo, tmp_path):
     """ATen's scalar path rounds float kernels differently; every bundled codec and adaptor
     set must still load to its card's fingerprint and decode every stream bit-identically."""

@@ -69,7 +69,7 @@ def test_the_readme_flow_from_an_image_folder_to_served_answers(tmp_path, free_p
 
     # 3. eval by run name (the documented form that used to crash)
     out = _run(["eval", "--run", "mine", "--data", f"{shards}/test-*.tar", "--out", "report/",
-                "--baseline", "frozen:mbt2018-mean-small:1,2", "--baseline", "jpeg:20", "--resamples", "100"], env)
+                "--baseline", "frozen:mbt2018-mean-small:2,3", "--baseline", "jpeg:20", "--resamples", "100"], env)
     text = (me / "report" / "report.md").read_text()
     assert "mine q2" in text and "cls agreement (label-free)" in text  # the folder's labels are not the net's
 

@@ -13,7 +13,7 @@ from omnicodec import zoo
 from omnicodec.codec import load_codec
 from omnicodec.errors import CheckpointError
 
-NAME = "codec-mbt2018-mean-small-q1"
+NAME = "codec-mbt2018-mean-small-q3"  # the other weights below are q2's
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_weights_come_from_an_installed_copy_when_the_package_has_only_cards(car
     real = os.path.dirname(os.path.abspath(zoo.__file__))
     monkeypatch.setenv("OMNICODEC_ZOO_DIR", os.path.join(real, "weights"))
     assert zoo.weights_file(NAME).parent != cards_only
-    assert load_codec("mbt2018-mean-small:1").fingerprint == zoo.card(NAME)["fingerprint"]
+    assert load_codec("mbt2018-mean-small:3").fingerprint == zoo.card(NAME)["fingerprint"]
 
 
 def test_weights_that_do_not_match_their_card_are_refused(cards_only, monkeypatch, tmp_path_factory):
@@ -38,7 +38,7 @@ def test_weights_that_do_not_match_their_card_are_refused(cards_only, monkeypatc
     shutil.copy(os.path.join(real, "codec-mbt2018-mean-small-q2.safetensors"), other / f"{NAME}.safetensors")
     monkeypatch.setenv("OMNICODEC_ZOO_DIR", str(other))
     with pytest.raises(CheckpointError, match="refusing weights from another version"):
-        load_codec("mbt2018-mean-small:1")
+        load_codec("mbt2018-mean-small:3")
 
 
 def test_missing_weights_say_how_to_make_them_available(cards_only, monkeypatch):

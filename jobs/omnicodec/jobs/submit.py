@@ -6,7 +6,7 @@ metadata and the bundled weights excluded: ``.rayignore``, which ``ray job submi
 cluster runs exactly this code; the cluster image provides the dependencies
 (``infra/docker/Dockerfile``). The user's own files named on the command line (a config, the
 network weights it names) travel as well (``omnicodec.jobs.job_files``), and the job runs
-from their folder (``python -m omnicodec.cli._job``). The bundled weights (115 MB, over Ray's
+from their folder (``python -m omnicodec.cli._job``). The bundled weights (114 MiB, over Ray's
 100 MiB upload cap) are found by the job at ``$OMNICODEC_ZOO_DIR``: this checkout's folder
 when the cluster runs on this machine, else the value set here (a folder on the cluster),
 else the cluster's installed omnicodec. Logs stream while the job runs. Storage for runs should be shared (``s3://``,
