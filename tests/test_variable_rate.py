@@ -253,6 +253,17 @@ def test_the_adaptor_job_trains_one_rate_conditioned_set_that_decodes_every_rate
     assert [p["label"].rsplit("p=", 1)[1] for p in ours] == [str(i) for i in range(8)]
     assert ours[-1]["bpp"] > 3 * ours[0]["bpp"]
 
+    # at chosen levels (between two levels is a rate too); a second frozen ladder of another codec
+    # is a curve of its own, the set's own codec stays "frozen codec"
+    report = evaluate_checkpoints(str(tmp_path / "scenes" / "test-000000.tar"), None, str(tmp_path / "runs"),
+                                  adaptors=[os.path.join(result.checkpoint, "adaptors")], rate_levels=[1, 4.5],
+                                  baselines=[f"frozen:{ARCH}:1", "frozen:mbt2018-mean-small:2"], limit=2, resamples=0)
+    assert {(p["system"], p["label"].rsplit(" ", 1)[-1]) for p in report["points"]} >= {
+        ("all-in-one", "p=0"), ("all-in-one", "p=3.5"), ("frozen codec", "q1"), ("frozen mbt2018-mean-small", "q2")}
+    with pytest.raises(OmnicodecError, match=r"rate level\(s\) 9 outside the set's trained levels 1-8"):
+        evaluate_checkpoints(str(tmp_path / "scenes" / "test-000000.tar"), None, str(tmp_path / "runs"),
+                             adaptors=[os.path.join(result.checkpoint, "adaptors")], rate_levels=[9], limit=1)
+
 
 def test_the_human_rd_benchmark_codes_a_variable_rate_codec_at_every_level(monkeypatch):
     from omnicodec import zoo

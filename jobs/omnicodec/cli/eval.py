@@ -45,6 +45,10 @@ def _add_systems(s: argparse.ArgumentParser) -> None:
     s.add_argument("--storage", default=os.path.join(HOME, "runs"), help="where --run names live")
     s.add_argument("--baseline", action="append", default=None, metavar="NAME",
                    help=baseline_help())  # each system kind's own form (omnicodec.eval.systems)
+    s.add_argument("--rate-levels", metavar="L1,L2", type=_levels,
+                   help="a rate-conditioned set: evaluate it (and the default frozen ladder) at these levels of "
+                        "its variable-rate codec, 1-based like its qualities, fractions between two levels "
+                        "allowed (default: every trained level)")
     s.add_argument("--limit", type=int, help="evaluate only the first N images")
     s.add_argument("--max-pixels", type=int, metavar="N",
                    help="refuse test images of more than N pixels, naming them, before any is coded (default: "
@@ -130,7 +134,7 @@ def _tasks(a: argparse.Namespace) -> None:
     report = evaluate_checkpoints(data, out, storage_root, runs=a.run, adaptors=adaptors, baselines=a.baseline,
                                   limit=a.limit, resamples=a.resamples, predictor=predictor, pictures=a.pictures,
                                   records_cache=None if a.no_records_cache else records_cache,
-                                  bootstrap_by=a.bootstrap_by)
+                                  bootstrap_by=a.bootstrap_by, rate_levels=a.rate_levels)
     print_summary(report)
     cache = report.get("records_cache")
     if cache and cache["reused"]:
@@ -145,3 +149,14 @@ def _qualities(text: str) -> tuple[int, ...]:
         return tuple(int(q) for q in text.split(",") if q.strip())
     except ValueError:
         raise OmnicodecError(f"qualities must be integers separated by commas, got '{text}'") from None
+
+
+def _levels(text: str) -> list[float]:
+    """``--rate-levels 1,3,5.5``: numbers, checked against the set's levels when it loads."""
+    try:
+        levels = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rate levels are numbers separated by commas, got '{text}'") from None
+    if not levels:
+        raise argparse.ArgumentTypeError("give at least one rate level")
+    return levels

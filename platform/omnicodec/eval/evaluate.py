@@ -348,12 +348,13 @@ def data_provenance(data: str | list[str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- CLI
 def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | None, storage_root: str,
-                  jpeg: tuple[int, ...] = DEFAULT_JPEG) -> tuple[list[System], list[str]]:
+                  jpeg: tuple[int, ...] = DEFAULT_JPEG, rate_levels: list[float] | None = None
+                  ) -> tuple[list[System], list[str]]:
     """``adaptor_ckpts``: (label, checkpoint). Baseline specs ``KIND:...``, each parsed by its
     system kind (``omnicodec.eval.systems``: ``frozen:ARCH:Q1,Q2``, ``jpeg:Q1,Q2``, ``single:...``,
     ``adaptors:NAME=...``, ``finetuned:...``, ...). Default baselines: the frozen codec at every
-    bundled quality of the adaptors' architecture, and JPEG."""
-    from omnicodec import zoo
+    bundled quality of the adaptors' architecture (a variable-rate codec: at every level, or at
+    ``rate_levels``, the levels a rate-conditioned set is evaluated at), and JPEG."""
 
     systems: list[System] = []
     tasks: list[str] | None = None
@@ -364,17 +365,26 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
         if model.tasks != tasks:
             raise OmnicodecError(f"{ckpt}: tasks {model.tasks} differ from {tasks}")
         arch, quality = arch or model.codec.spec.arch, quality or model.codec.spec.quality
-        systems += adaptor_systems(model, label, source=ckpt)
+        systems += adaptor_systems(model, label, source=ckpt, rate_levels=rate_levels)
         levels = getattr(model.codec.model, "levels", None) if model.variable_rate else None
     if tasks is None:
         raise OmnicodecError("give at least one --run or --adaptors")
     if baselines is None:
-        qualities = list(range(1, levels + 1)) if levels else \
-            sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
+        qualities = _frozen_qualities(arch, levels, rate_levels)
         baselines = ([f"frozen:{arch}:{','.join(map(str, qualities))}"] if qualities else []) + \
                     [f"jpeg:{','.join(map(str, jpeg))}"]
     systems += build_baselines(baselines, Context(tasks, arch, quality, lambda w: _resolve(w, storage_root)))
     return systems, tasks
+
+
+def _frozen_qualities(arch: str | None, levels: int | None, rate_levels: list[float] | None) -> list[int]:
+    """The default frozen ladder: a variable-rate codec at the levels its set is evaluated at
+    (the nearest whole level), a fixed-rate one at every bundled quality."""
+    from omnicodec import zoo
+
+    if levels:
+        return sorted({round(lv) for lv in rate_levels}) if rate_levels else list(range(1, levels + 1))
+    return sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
 
 
 def _resolve(where: str, storage_root: str) -> str:
@@ -415,14 +425,15 @@ def evaluate_checkpoints(data: str | list[str], out_dir: str | None, storage_roo
                          runs: list[str] | None = None, adaptors: list[str] | None = None,
                          baselines: list[str] | None = None, limit: int | None = None, resamples: int = 1000,
                          predictor: Predictor | None = None, pictures: int = 0, records_cache: str | None = None,
-                         bootstrap_by: str | None = None) -> dict[str, Any]:
+                         bootstrap_by: str | None = None, rate_levels: list[float] | None = None) -> dict[str, Any]:
     """``omnicodec eval``'s evaluation: adaptor sets named as ``runs`` (run names under
     ``storage_root``; labelled by name) and ``adaptors`` (run, checkpoint or adaptors folders,
     ``zoo:NAME``; labelled by path), each labelled by how it was trained, against ``baselines``
-    (``build_systems``), scored on ``data`` by ``run_evaluation``. Returns the report."""
+    (``build_systems``), scored on ``data`` by ``run_evaluation``; a rate-conditioned set at
+    ``rate_levels`` (default: every trained level). Returns the report."""
     ckpts = [(name, _resolve(name, storage_root)) for name in (runs or [])] + \
             [(short_label(c), _resolve(c, storage_root)) for c in (adaptors or [])]
-    systems, tasks = build_systems(ckpts, baselines, storage_root)
+    systems, tasks = build_systems(ckpts, baselines, storage_root, rate_levels=rate_levels)
     name_adaptor_systems(systems)
     return run_evaluation(systems, data, tasks, out_dir, limit, resamples=resamples, predictor=predictor,
                           pictures=pictures, records_cache=records_cache, bootstrap_by=bootstrap_by)

@@ -35,14 +35,20 @@ class AllInOne(System):
             return Decoded(len(data), views, self.model.estimate_bpp(x, self.position), extra={"latent_decodes": 1})
 
 
-def adaptor_systems(model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None
-                    ) -> list[AllInOne]:
+def adaptor_systems(model: OmniCodec, label: str, name: str = "all-in-one", source: str | None = None,
+                    rate_levels: list[float] | None = None) -> list[AllInOne]:
     """The systems one adaptor set evaluates as: itself, or for a rate-conditioned set one per
-    trained rate level of its variable-rate codec (the curve of ONE set)."""
+    rate level of its variable-rate codec (the curve of ONE set): every trained level, or
+    ``rate_levels`` (1-based like the codec's qualities; between two levels is a rate too)."""
     levels = model.adaptors.config.rate_levels if model.adaptors is not None else 0
     if not levels:
         return [AllInOne(model, label, name=name, source=source)]
-    return [AllInOne(model, label, name=name, source=source, position=float(p)) for p in range(levels)]
+    wanted = rate_levels or list(range(1, levels + 1))
+    outside = [lv for lv in wanted if not 1 <= lv <= levels]
+    if outside:
+        raise OmnicodecError(f"rate level(s) {', '.join(f'{lv:g}' for lv in outside)} outside the set's "
+                             f"trained levels 1-{levels}")
+    return [AllInOne(model, label, name=name, source=source, position=float(lv) - 1) for lv in wanted]
 
 
 def short_label(location: str) -> str:

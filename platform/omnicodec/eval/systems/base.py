@@ -88,7 +88,19 @@ def build_baselines(specs: list[str], ctx: Context) -> list[System]:
             shorts = [SYSTEMS.get(n).short for n in baselines()]
             raise OmnicodecError(f"--baseline {spec}: expected {', '.join(shorts[:-1])} or {shorts[-1]}")
         systems.extend(SYSTEMS.get(kind).parse(spec, rest, ctx))
+    _name_frozen_ladders(systems, ctx.arch)
     return systems
+
+
+def _name_frozen_ladders(systems: list[System], arch: str | None) -> None:
+    """Frozen codecs of one architecture are THE frozen codec; with ladders of several (a
+    variable-rate codec beside the fixed-rate one) the adaptors' own codec keeps that name and
+    every other is a curve of its own named by architecture, never one curve mixing both."""
+    frozen = [s for s in systems if (s.recipe or {}).get("kind") == "frozen"]
+    if len({s.recipe["arch"] for s in frozen}) > 1:
+        for s in frozen:
+            if s.recipe["arch"] != arch:
+                s.name = f"frozen {s.recipe['arch']}"
 
 
 def system_from_recipe(recipe: dict) -> System:
