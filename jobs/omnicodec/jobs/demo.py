@@ -1,11 +1,12 @@
 """``omnicodec demo``: the platform end to end on embedded defaults.
 
-Local loopback Ray, scene shards built (or reused) under ``--out``, the bundled photo codec
-and task networks, one all-in-one adaptor set for cls/seg/det trained live by Ray Train
-with 2 workers, and the curve it sits on: the bundled all-in-one sets of the same codec
-(trained longer than a demo can, labelled "bundled"), all evaluated from real bitstreams on
-the demo's held-out scenes against the frozen codec and JPEG. Prints the table, BD-rates
-with intervals, and where the report is.
+Local loopback Ray, scene shards built (or reused) under ``--out``, the bundled photo codecs
+and task networks. The curve: ONE bundled rate-conditioned all-in-one set (cls/seg/det) on
+the variable-rate photo codec, coded at several rates picked at encode time, against that
+codec frozen at the same levels. Beside it the fixed-rate way: one all-in-one set trained
+live by Ray Train with 2 workers on the fixed photo codec, with bundled fixed-rate sets of
+that codec (trained longer than a demo can) as one curve, and JPEG; all evaluated from real bitstreams on the demo's held-out scenes. Prints the table,
+BD-rates and BD-metrics with intervals, and where the report is.
 """
 
 from __future__ import annotations
@@ -60,6 +61,33 @@ def bundled_points(spec: dict[str, Any], arch: str) -> list[tuple[str, str]]:
     return points
 
 
+def rate_conditioned_set(spec: dict[str, Any]) -> tuple[str, str, list[float], str]:
+    """(label, location, levels, codec architecture) of the demo's main curve: one bundled
+    rate-conditioned set, evaluated at ``levels`` of its variable-rate codec."""
+    from omnicodec import zoo
+    from omnicodec.adaptors.checkpoint import resolve
+
+    rate = spec["rate_conditioned"]
+    card = json.loads((zoo.WEIGHTS_DIR / rate["set"] / "card.json").read_text())
+    if not card.get("rate_levels"):
+        raise OmnicodecError(f"demo.yaml: rate_conditioned {rate['set']} is a fixed-rate set (no rate_levels)")
+    return (f"one set ({rate['set']})", resolve(f"zoo:{rate['set']}"), [float(v) for v in rate["levels"]],
+            card["codec"].split(" ")[0])
+
+
+def demo_baselines(spec: dict[str, Any], rate_arch: str, arch: str, live: list[str]) -> list[str]:
+    """The variable-rate codec frozen at the curve's levels, the fixed-rate sets (``live``
+    checkpoints and the bundled ones) as one named curve, JPEG (and, when the spec names
+    qualities under ``baselines.frozen``, the fixed codec frozen)."""
+    base = spec["baselines"]
+    levels = sorted({round(v) for v in spec["rate_conditioned"]["levels"]})
+    fixed = [*live, *(where for _, where in bundled_points(spec, arch))]
+    return [f"frozen:{rate_arch}:{','.join(map(str, levels))}",
+            f"adaptors:fixed-rate sets (live + bundled)={','.join(fixed)}",
+            *([f"frozen:{arch}:{','.join(map(str, base['frozen']))}"] if base.get("frozen") else []),
+            f"jpeg:{','.join(map(str, base['jpeg']))}"]
+
+
 def demo_train_config(spec: dict[str, Any], i: int, lmbda: float, shards: list[str], runs: str,
                       steps: int | None = None):
     """The validated training config of the demo's ``i``-th live point. Its run name carries
@@ -81,7 +109,7 @@ def run_demo(out: str, steps: int | None = None, fresh: bool = False) -> dict[st
     """The whole demo (see the module docstring) into ``out``: scenes, live training (``steps``
     overrides the spec's; ``fresh`` retrains instead of reusing finished runs), the evaluation
     and its printed summary. Returns the evaluation report."""
-    from omnicodec.eval.evaluate import build_systems, run_evaluation
+    from omnicodec.eval.evaluate import build_systems, name_adaptor_systems, run_evaluation
     from omnicodec.eval.report import print_summary
     from omnicodec.jobs.default_data import split_shards
     from omnicodec.jobs.evaluation import ray_predictor
@@ -109,17 +137,16 @@ def run_demo(out: str, steps: int | None = None, fresh: bool = False) -> dict[st
                           f"loss {result.metrics.get('loss', float('nan')):.3f}")
         else:  # the same recipe finished before: its checkpoint is reused, nothing was trained
             console.print(f"      reusing the finished run {cfg.run.name} (--fresh retrains)")
-        ckpts.append((f"lambda={lmbda:g} (trained now, {cfg.optim.steps} steps)", result.metrics["adaptors"]))
-    arch = spec["train"]["codec"]["arch"]
-    ckpts += bundled_points(spec, arch)
-    console.print(f"[3/4] evaluating {len(ckpts)} all-in-one points from real bitstreams against the frozen codec "
-                  "and JPEG")
-    base = spec["baselines"]
-    systems, tasks = build_systems(ckpts, [f"frozen:{arch}:{','.join(map(str, base['frozen']))}",
-                                           f"jpeg:{','.join(map(str, base['jpeg']))}"], runs)
+        ckpts.append(result.metrics["adaptors"])
+    label, rate_set, levels, rate_arch = rate_conditioned_set(spec)
+    console.print(f"[3/4] evaluating ONE rate-conditioned set at {len(levels)} rates against its codec frozen at the "
+                  f"same levels, beside {len(ckpts) + len(spec['bundled'])} fixed-rate sets and JPEG")
+    systems, tasks = build_systems([(label, rate_set)], demo_baselines(spec, rate_arch, spec["train"]["codec"]["arch"],
+                                                                       ckpts), runs, rate_levels=levels)
+    name_adaptor_systems(systems)
     report = run_evaluation(systems, split_shards(scenes, "test"), tasks, os.path.join(out, "report"),
-                            meta={"demo": {"lambdas": spec["lambdas"]}}, resamples=400, det_resamples=100,
-                            predictor=ray_predictor(), pictures=2)
+                            meta={"demo": {"lambdas": spec["lambdas"], "rate_levels": levels}}, resamples=400,
+                            det_resamples=100, predictor=ray_predictor(), pictures=2)
     wall = time.perf_counter() - t0
     console.print("[4/4] results")
     print_summary(report)
