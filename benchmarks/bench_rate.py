@@ -83,22 +83,18 @@ def ladder(arch: str, levels: list[int] | None = None) -> str:
     return f"frozen:{arch}:{','.join(map(str, qualities))}"
 
 
-def acceptance(adaptors: str, data: str, out: str, levels: list[int], resamples: int, jpeg: str) -> list[str]:
-    args = ["eval", "--adaptors", adaptors, "--rate-levels", ",".join(map(str, levels)), "--data", data,
+def acceptance_args(adaptors: str, data: str, out: str, levels: list[int], resamples: int, jpeg: str) -> list[str]:
+    return ["eval", "--adaptors", adaptors, "--rate-levels", ",".join(map(str, levels)), "--data", data,
             "--out", out, "--baseline", ladder(VR, levels), *(["--baseline", f"jpeg:{jpeg}"] if jpeg else []),
             "--resamples", str(resamples), "--pictures", "2"]
-    _run(args)
-    return args
 
 
-def against_fixed(adaptors: str, data: str, out: str, levels: list[int], resamples: int,
-                  fixed_ladder: bool) -> list[str]:
+def against_fixed_args(adaptors: str, data: str, out: str, levels: list[int], resamples: int,
+                       fixed_ladder: bool) -> list[str]:
     union = "adaptors:19 fixed-rate sets=" + ",".join(f"zoo:{n}" for n in fixed_sets())
-    args = ["eval", "--adaptors", adaptors, "--rate-levels", ",".join(map(str, levels)), "--data", data,
+    return ["eval", "--adaptors", adaptors, "--rate-levels", ",".join(map(str, levels)), "--data", data,
             "--out", out, "--baseline", union, "--baseline", ladder(VR, levels),
             *(["--baseline", ladder(FIXED)] if fixed_ladder else []), "--resamples", str(resamples), "--pictures", "0"]
-    _run(args)
-    return args
 
 
 def _dir_bytes(path: str) -> int:
@@ -217,12 +213,12 @@ def main() -> None:
     acc_out = os.path.join(a.out, f"rate-conditioned-s{a.seed}")
     fixed_out = os.path.join(a.out, f"rate-vs-fixed-s{a.seed}")
     levels = [int(v) for v in a.levels.split(",")]
-    acc_args = ["eval", "--adaptors", a.adaptors, "--data", shard_range(folder, (a.images + 49) // 50), "..."]
+    acc_args = acceptance_args(a.adaptors, shard_range(folder, (a.images + 49) // 50), acc_out, levels, a.resamples,
+                               a.jpeg)
     if not a.skip_eval:
-        acc_args = acceptance(a.adaptors, shard_range(folder, (a.images + 49) // 50), acc_out, levels, a.resamples,
-                              a.jpeg)
-        against_fixed(a.adaptors, shard_range(folder, a.fixed_shards), fixed_out, levels, a.resamples,
-                      a.fixed_ladder)
+        _run(acc_args)
+        _run(against_fixed_args(a.adaptors, shard_range(folder, a.fixed_shards), fixed_out, levels, a.resamples,
+                                a.fixed_ladder))
     os.makedirs(fixed_out, exist_ok=True)
     write_cost(fixed_out, cost(a.adaptors, a.train_wall_min * 60 if a.train_wall_min else None))
     if a.bundle:

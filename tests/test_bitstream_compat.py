@@ -91,7 +91,7 @@ def test_every_bundled_codec_loads_to_its_card_fingerprint_and_codes_like_compre
     from omnicodec.codec.registry import get_architecture
 
     codec = load_codec(f"{arch}:{quality}")
-    stored = None if get_architecture(arch).variable_rate else quality  # one artifact for every rate
+    stored = get_architecture(arch).stored_quality(quality)  # a variable-rate codec: one artifact for every rate
     assert codec.fingerprint == zoo.card(zoo.artifact_name("codec", arch, stored))["fingerprint"]
     reference = get_architecture(arch).build(quality)  # a variable-rate codec: at quality's level
     reference.load_state_dict(zoo.load_codec_weights(arch, stored))

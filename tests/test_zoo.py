@@ -64,7 +64,7 @@ def test_every_bundled_adaptor_set_codes_on_its_bundled_codec(name, photo):
 
     model = OmniCodec.from_checkpoint(f"zoo:{name}")
     card = zoo.card(zoo.artifact_name("codec", model.codec.spec.arch,
-                                      None if model.variable_rate else model.codec.spec.quality))
+                                      model.codec.arch.stored_quality(model.codec.spec.quality)))
     assert model.codec.fingerprint == card["fingerprint"]
     x = photo[:, :128, :128]
     out = model.decode(model.encode(x).to_bytes(), tasks=model.tasks)

@@ -5,8 +5,9 @@ and task networks. The curve: ONE bundled rate-conditioned all-in-one set (cls/s
 the variable-rate photo codec, coded at several rates picked at encode time, against that
 codec frozen at the same levels. Beside it the fixed-rate way: one all-in-one set trained
 live by Ray Train with 2 workers on the fixed photo codec, with bundled fixed-rate sets of
-that codec (trained longer than a demo can) as one curve, and JPEG; all evaluated from real bitstreams on the demo's held-out scenes. Prints the table,
-BD-rates and BD-metrics with intervals, and where the report is.
+that codec (trained longer than a demo can) as one curve, and JPEG; all evaluated from real
+bitstreams on the demo's held-out scenes. Prints the table, BD-rates and BD-metrics with
+intervals, and where the report is.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def demo_baselines(spec: dict[str, Any], rate_arch: str, arch: str, live: list[s
     """The variable-rate codec frozen at the curve's levels, the fixed-rate sets (``live``
     checkpoints and the bundled ones) as one named curve, JPEG (and, when the spec names
     qualities under ``baselines.frozen``, the fixed codec frozen)."""
+    from omnicodec.eval.systems.adaptors import frozen_levels
+
     base = spec["baselines"]
-    levels = sorted({round(v) for v in spec["rate_conditioned"]["levels"]})
+    levels = frozen_levels(spec["rate_conditioned"]["levels"])
     fixed = [*live, *(where for _, where in bundled_points(spec, arch))]
     return [f"frozen:{rate_arch}:{','.join(map(str, levels))}",
             f"adaptors:fixed-rate sets (live + bundled)={','.join(fixed)}",

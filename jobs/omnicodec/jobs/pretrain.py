@@ -62,7 +62,7 @@ def pretrain_codec(cfg, out_dir: str, eval_sets: dict[str, str], start_ray: Call
     else:
         metrics = {name: _summary(evaluate_codec(codec, shards)) for name, shards in eval_sets.items()}
         lmbda = cfg.lambda_value()
-    name = artifact_name("codec", cfg.arch, None if arch.variable_rate else cfg.quality)
+    name = artifact_name("codec", cfg.arch, arch.stored_quality(cfg.quality))
     card = {
         "kind": "codec", "name": name, "arch": cfg.arch, "quality": cfg.quality, "lambda": lmbda,
         "fingerprint": codec.fingerprint, "parameters": codec.num_parameters,

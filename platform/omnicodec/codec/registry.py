@@ -59,6 +59,11 @@ class Architecture:
             model.position = float(min(quality - 1, model.levels - 1))
         return model
 
+    def stored_quality(self, quality: int | None) -> int | None:
+        """The quality its bundled weights and card are stored under (``zoo.artifact_name``):
+        None for a variable-rate codec, whose ONE artifact serves every rate."""
+        return None if self.variable_rate else quality
+
     def stage_channels(self, model: CompressionModel) -> int:
         return int(model.N)
 
@@ -220,7 +225,7 @@ def load_codec(spec: CodecSpec | str, checkpoint: str | None = None) -> FrozenCo
         from omnicodec import zoo
 
         model = arch.build(spec.quality)
-        model.load_state_dict(zoo.load_codec_weights(arch.name, None if arch.variable_rate else spec.quality))
+        model.load_state_dict(zoo.load_codec_weights(arch.name, arch.stored_quality(spec.quality)))
     else:
         model = _download_zoo(arch, spec.quality)
     if arch.variable_rate and spec.quality is not None:
@@ -237,7 +242,7 @@ def _check_card(codec: FrozenCodec) -> None:
     installed copy of omnicodec: see ``zoo.weights_file``)."""
     from omnicodec import zoo
 
-    name = zoo.artifact_name("codec", codec.arch.name, None if codec.arch.variable_rate else codec.spec.quality)
+    name = zoo.artifact_name("codec", codec.arch.name, codec.arch.stored_quality(codec.spec.quality))
     recorded = zoo.card(name).get("fingerprint")
     if recorded and recorded != codec.fingerprint:
         raise CheckpointError(f"bundled codec {name}: its weights have fingerprint {codec.fingerprint[:16]}, "

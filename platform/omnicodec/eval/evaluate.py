@@ -21,7 +21,7 @@ from omnicodec.eval.predict import Chunk, Predictor, load_test_set, predict_in_p
 from omnicodec.eval.stats import DEFAULT_SEED, percentile_interval, resample_indices
 from omnicodec.eval.summary import bd_with_interval, delta_m, rate_at_value, value_at_rate
 from omnicodec.eval.systems import AllInOne, Context, Original, System, build_baselines
-from omnicodec.eval.systems.adaptors import adaptor_systems, short_label
+from omnicodec.eval.systems.adaptors import adaptor_systems, frozen_levels, short_label
 from omnicodec.eval.tasks import TaskScorer, note_uninformative, scoring_plan
 from omnicodec.model import OmniCodec
 
@@ -383,7 +383,7 @@ def _frozen_qualities(arch: str | None, levels: int | None, rate_levels: list[fl
     from omnicodec import zoo
 
     if levels:
-        return sorted({round(lv) for lv in rate_levels}) if rate_levels else list(range(1, levels + 1))
+        return frozen_levels(rate_levels) if rate_levels else list(range(1, levels + 1))
     return sorted(c["quality"] for c in zoo.available() if c.get("kind") == "codec" and c.get("arch") == arch)
 
 

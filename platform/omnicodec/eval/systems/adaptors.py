@@ -51,6 +51,12 @@ def adaptor_systems(model: OmniCodec, label: str, name: str = "all-in-one", sour
     return [AllInOne(model, label, name=name, source=source, position=float(lv) - 1) for lv in wanted]
 
 
+def frozen_levels(rate_levels: list[float]) -> list[int]:
+    """The frozen ladder beside a set evaluated at ``rate_levels``: the nearest whole level of
+    each (a frozen variable-rate codec is loaded by quality = level)."""
+    return sorted({round(lv) for lv in rate_levels})
+
+
 def short_label(location: str) -> str:
     """A readable name for an adaptor location: ``zoo:NAME`` -> NAME; a path -> its run
     folder's name (skipping ``adaptors`` and ``checkpoint_*``), never a 70-character path."""
