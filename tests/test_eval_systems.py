@@ -23,6 +23,13 @@ def test_other_adaptor_sets_form_a_named_baseline_curve_beside_the_tested_ones(t
     assert tasks == systems[0].model.tasks
 
 
+def test_a_rate_conditioned_baseline_set_is_evaluated_at_the_same_rate_levels(tmp_path):
+    systems, _ = build_systems([("ours", "zoo:adaptors-photo-vr-rate")],
+                               ["adaptors:earlier=zoo:adaptors-photo-vr-rate"], str(tmp_path), rate_levels=[1, 4.5])
+    assert [(s.name, s.position) for s in systems] == [("all-in-one", 0.0), ("all-in-one", 3.5),
+                                                        ("earlier", 0.0), ("earlier", 3.5)]
+
+
 def test_a_malformed_or_mismatched_adaptor_baseline_is_refused_naming_the_spec(tmp_path):
     with pytest.raises(OmnicodecError, match="expected adaptors:NAME=RUN_OR_CKPT"):
         build_systems([("ours", "zoo:adaptors-demo")], ["adaptors:zoo:adaptors-demo"], str(tmp_path))

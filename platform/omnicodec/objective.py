@@ -6,8 +6,8 @@
   FROZEN hyperprior (``OmniCodec.forward`` computes it), so the S-Adaptor learns to stay
   compressible;
 - ``L_t``: per task, the frozen network's own label loss on task t's reconstruction
-  (cross-entropy, FCOS, ...) or label-free feature distillation against the same network
-  on the original image (``distill_loss``);
+  (cross-entropy, FCOS, ...), label-free feature distillation against the same network
+  on the original image (``distill_loss``), or both (``mixed``);
 - the optional human term (``human_weight`` = mu > 0) keeps the frozen decoder's view of
   the same bitstream close to the original, for deployments where people also watch.
 
@@ -61,19 +61,26 @@ def floats(parts: Mapping[str, Tensor | float]) -> dict[str, float]:
 
 @dataclass
 class TaskTerm:
-    """One task's term: its frozen network, weight w_t and loss kind."""
+    """One task's term: its frozen network, weight w_t and loss kind: the network's ``label``
+    loss, label-free ``distill``ation, or ``mixed`` (label loss + ``distill_weight`` x
+    distillation: the labels say what to find, the teacher how the clean image looked, so
+    the term cannot overfit the training labels alone)."""
 
     name: str
     net: TaskNet
     weight: float = 1.0
-    loss: Literal["label", "distill"] = "label"
+    loss: Literal["label", "distill", "mixed"] = "label"
+    distill_weight: float = 1.0
 
     def __call__(self, x_hat: Tensor, x: Tensor, batch: dict[str, Any]) -> Tensor:
         if self.loss == "label":
             return self.net.label_loss(x_hat, batch)
         with torch.no_grad():
             target = self.net.features(x)
-        return distill_loss(self.net.features(x_hat), target)
+        distilled = distill_loss(self.net.features(x_hat), target)
+        if self.loss == "distill":
+            return distilled
+        return self.net.label_loss(x_hat, batch) + self.distill_weight * distilled
 
 
 @dataclass

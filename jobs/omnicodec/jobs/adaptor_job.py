@@ -42,7 +42,10 @@ class TaskSpec(Config):
 
     name: str
     weight: float = Field(1.0, ge=0)
-    loss: Literal["label", "distill"] = "label"
+    loss: Literal["label", "distill", "mixed"] = Field(
+        "label", description="label: the network's own loss on the shards' labels; distill: label-free, match "
+                             "its features on the original; mixed: label + distill_weight x distill")
+    distill_weight: float = Field(1.0, ge=0, description="loss: mixed: the distillation term's weight")
     kind: str | None = Field(None, description="task kind of a network you bring (any registered kind: "
                                                 "omnicodec.tasks.kinds)")
     network: dict[str, Any] | None = Field(None, description="your frozen network (omnicodec.tasks.byo.NetworkSpec)")
@@ -58,8 +61,9 @@ class TaskSpec(Config):
         if self.network is None and self.kind is not None:
             raise ValueError(f"task '{self.name}': kind needs a network (builder, weights, ...)")
         info = self.info()  # a bundled name must exist; a definition must make a task
-        if self.loss == "label" and not info.labelled:
-            raise ValueError(f"task '{self.name}' is label-free (its classes are not the shards' labels): use loss: distill")
+        if self.loss in ("label", "mixed") and not info.labelled:
+            raise ValueError(f"task '{self.name}' is label-free (its classes are not the shards' labels): "
+                             f"use loss: distill, not {self.loss}")
         return self
 
     def info(self) -> TaskInfo:
@@ -101,8 +105,12 @@ class AdaptorTrainConfig(Config):
     extend: str | None = Field(None, description="task N+1: a trained adaptor set (run, checkpoint or zoo:NAME) "
                                                  "whose codec, S-Adaptor and T-Adaptors are kept frozen; only the "
                                                  "T-Adaptors of `tasks` are trained, so the streams do not change")
+    init: str | None = Field(None, description="warm start: a trained set (run, checkpoint or zoo:NAME) of the same "
+                                               "codec, adaptor config and tasks whose adaptors this run starts from "
+                                               "(fresh optimizer and schedule): try a new loss or more steps on a "
+                                               "set without training it again from the identity")
 
-    @field_validator("extend")
+    @field_validator("extend", "init")
     @classmethod
     def _local_set_made_absolute(cls, v: str | None) -> str | None:
         """A local folder is made absolute here, in the driver (Ray workers run elsewhere); a run
@@ -118,6 +126,8 @@ class AdaptorTrainConfig(Config):
         check_task_names([t.name for t in self.tasks])
         if not (self.train_s_adaptor or self.train_t_adaptors):
             raise ValueError("train_s_adaptor and train_t_adaptors cannot both be false")
+        if self.extend and self.init:
+            raise ValueError("extend and init: give one (extend adds tasks to a set; init continues a set)")
         if self.extend and (self.train_s_adaptor or not self.train_t_adaptors):
             raise ValueError("extend: the S-Adaptor of the set being extended stays frozen (its streams must not "
                              "change): set train_s_adaptor: false (and train_t_adaptors: true)")
@@ -182,6 +192,29 @@ def _extended(cfg: AdaptorTrainConfig) -> tuple[OmniCodec, dict[str, Any]]:
     return model, dict(getattr(base, "metadata", {}) or {})
 
 
+def _warm_started(model: OmniCodec, cfg: AdaptorTrainConfig) -> dict[str, Any]:
+    """Load the adaptors of the set ``cfg.init`` names into ``model`` (this run's fresh set):
+    the codec must be the same (by fingerprint; ``from_checkpoint`` refuses another), and so
+    must the adaptor config and the tasks, or the weights would not mean the same thing. A
+    resumed run's own checkpoint replaces these weights afterwards. Returns what to record."""
+    from omnicodec.adaptors.checkpoint import resolve
+    from omnicodec.errors import ConfigError, FingerprintMismatch
+
+    try:
+        base = OmniCodec.from_checkpoint(resolve(cfg.init, cfg.run.storage), codec=model.codec)
+    except FingerprintMismatch as e:  # a config error of this run: one line, no run folder left behind
+        raise ConfigError(f"init: {e} (set codec: to the set's codec to continue it)") from e
+    if base.adaptors.config.identity_json() != model.adaptors.config.identity_json():
+        raise ConfigError(f"init: {cfg.init} has adaptor config {base.adaptors.config.identity_json()}, this run "
+                          f"{model.adaptors.config.identity_json()}: set adaptor: to the set's to continue it")
+    if sorted(base.tasks) != sorted(model.tasks):
+        raise ConfigError(f"init: {cfg.init} has tasks {base.tasks}, this run {model.tasks}: continue a set with its "
+                          f"own tasks (extend adds new ones)")
+    model.adaptors.load_state_dict(base.adaptors.state_dict())
+    meta = dict(getattr(base, "metadata", {}) or {})
+    return {"init": cfg.init, "init_run": meta.get("run"), "init_steps": (meta.get("config") or {}).get("optim", {}).get("steps")}
+
+
 class AdaptorTrainJob(Job):
     config_class = AdaptorTrainConfig
     config: AdaptorTrainConfig
@@ -194,11 +227,13 @@ class AdaptorTrainJob(Job):
             model, self.base_metadata = _extended(cfg)
         else:
             model, self.base_metadata = OmniCodec(load_codec(cfg.codec), cfg.task_names, cfg.adaptor), {}
+        self.init_metadata = _warm_started(model, cfg) if cfg.init else {}
         model.adaptors.s.requires_grad_(cfg.train_s_adaptor)
         for name, stack in model.adaptors.t.items():
             stack.requires_grad_(cfg.train_t_adaptors and name in cfg.task_names)
         self.objective = MultiTaskObjective(
-            [TaskTerm(t.name, load_task_net(t.name).to(self.device), t.weight, t.loss) for t in cfg.tasks],
+            [TaskTerm(t.name, load_task_net(t.name).to(self.device), t.weight, t.loss, t.distill_weight)
+             for t in cfg.tasks],
             cfg.lmbda, cfg.human_weight)
         # DDP wraps OmniCodec, whose only parameters are the adaptors: the frozen codec is a
         # plain attribute and the task networks live outside it.
@@ -251,6 +286,7 @@ class AdaptorTrainJob(Job):
             "tasks": [*base.get("tasks", []), *(t.to_dict() for t in cfg.tasks)],
             "task_definitions": [*base.get("task_definitions", []), *(d for d in (t.definition() for t in cfg.tasks) if d)],
             **({"extended_from": cfg.extend, "extension_lmbda": cfg.lmbda} if cfg.extend else {}),
+            **self.init_metadata,
             # an extended set keeps how its S-Adaptor was trained (eval names curves by it)
             "train_s_adaptor": base.get("train_s_adaptor", cfg.train_s_adaptor),
             "train_t_adaptors": base.get("train_t_adaptors", cfg.train_t_adaptors),

@@ -110,7 +110,8 @@ class CodecPretrainJob(Job):
             from omnicodec.tasks.registry import load_task_net
 
             cfg.task.register()
-            task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss)
+            task_term = TaskTerm(cfg.task.name, load_task_net(cfg.task.name).to(self.device), 1.0, cfg.task.loss,
+                                 cfg.task.distill_weight)
         self.loss = RateDistortionLoss(cfg.lambda_value(), task_term)
 
     def batches(self, segment: int) -> Iterator[Any]:

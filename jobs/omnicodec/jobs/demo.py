@@ -55,7 +55,7 @@ def bundled_points(spec: dict[str, Any], arch: str) -> list[tuple[str, str]]:
 
     points = []
     for name in spec.get("bundled", []):
-        card = json.loads((zoo.WEIGHTS_DIR / name / "card.json").read_text())
+        card = zoo.card(name)
         if not card["codec"].startswith(f"{arch} "):
             raise OmnicodecError(f"demo.yaml: bundled {name} adapts {card['codec']}, the demo trains on {arch}")
         points.append((f"lambda={card['lmbda']:g} (bundled {name})", resolve(f"zoo:{name}")))
@@ -69,7 +69,7 @@ def rate_conditioned_set(spec: dict[str, Any]) -> tuple[str, str, list[float], s
     from omnicodec.adaptors.checkpoint import resolve
 
     rate = spec["rate_conditioned"]
-    card = json.loads((zoo.WEIGHTS_DIR / rate["set"] / "card.json").read_text())
+    card = zoo.card(rate["set"])
     if not card.get("rate_levels"):
         raise OmnicodecError(f"demo.yaml: rate_conditioned {rate['set']} is a fixed-rate set (no rate_levels)")
     return (f"one set ({rate['set']})", resolve(f"zoo:{rate['set']}"), [float(v) for v in rate["levels"]],

@@ -373,7 +373,8 @@ def build_systems(adaptor_ckpts: list[tuple[str, str]], baselines: list[str] | N
         qualities = _frozen_qualities(arch, levels, rate_levels)
         baselines = ([f"frozen:{arch}:{','.join(map(str, qualities))}"] if qualities else []) + \
                     [f"jpeg:{','.join(map(str, jpeg))}"]
-    systems += build_baselines(baselines, Context(tasks, arch, quality, lambda w: _resolve(w, storage_root)))
+    systems += build_baselines(baselines, Context(tasks, arch, quality, lambda w: _resolve(w, storage_root),
+                                                  rate_levels))
     return systems, tasks
 
 

@@ -51,10 +51,12 @@ def codec_for_fingerprint(fingerprint_hex: str) -> dict[str, Any] | None:
 
 
 def card(name: str) -> dict[str, Any]:
-    path = WEIGHTS_DIR / f"{name}.json"
-    if not path.exists():
-        raise CheckpointError(_missing(name))
-    return json.loads(path.read_text())
+    """A bundled artifact's card: ``NAME.json`` beside a weights file (codecs, task networks),
+    or ``NAME/card.json`` inside an adaptor set's folder."""
+    for path in (WEIGHTS_DIR / f"{name}.json", WEIGHTS_DIR / name / "card.json"):
+        if path.exists():
+            return json.loads(path.read_text())
+    raise CheckpointError(_missing(name))
 
 
 def load_weights(name: str) -> dict[str, torch.Tensor]:

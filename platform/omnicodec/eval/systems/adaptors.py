@@ -88,7 +88,7 @@ class AdaptorSets(SystemKind):
             model = OmniCodec.from_checkpoint(source)
             if model.tasks != ctx.tasks:
                 raise OmnicodecError(f"--baseline {spec}: {where} has tasks {model.tasks}, the adaptors {ctx.tasks}")
-            systems += adaptor_systems(model, short_label(where), name=name, source=source)
+            systems += adaptor_systems(model, short_label(where), name=name, source=source, rate_levels=ctx.rate_levels)
         return systems
 
     @staticmethod

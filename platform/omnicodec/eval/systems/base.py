@@ -44,12 +44,14 @@ class System:
 @dataclass
 class Context:
     """What a baseline spec is read against: the tested adaptors' tasks, architecture and
-    quality, and how a run name or path is located (``locate``)."""
+    quality, how a run name or path is located (``locate``), and the rate levels a
+    rate-conditioned set is evaluated at (a rate-conditioned baseline set follows them)."""
 
     tasks: list[str]
     arch: str | None
     quality: int | None
     locate: Callable[[str], str]
+    rate_levels: list[float] | None = None
 
 
 class SystemKind:
