@@ -104,23 +104,28 @@ def _dir_bytes(path: str) -> int:
 
 
 def _samples(cfg: dict) -> int:
-    return cfg["optim"]["steps"] * cfg["data"]["batch_size"] * cfg["run"]["num_workers"]
+    return cfg["optim"]["steps"] * _samples_per_step(cfg)
+
+
+def _samples_per_step(cfg: dict) -> int:
+    return cfg["data"]["batch_size"] * cfg["run"]["num_workers"]
 
 
 def cost(adaptors: str, wall_s: float | None) -> dict:
     """Training samples, wall time and bytes of the one set against the 19 (from their cards)."""
     from omnicodec.adaptors.checkpoint import resolve
+    from omnicodec.jobs.adaptor_job import trained_samples
     from omnicodec.model import OmniCodec
 
     where = resolve(adaptors)
-    model = OmniCodec.from_checkpoint(where)
+    model = OmniCodec.from_checkpoint(where)  # a continued set (init) counts its start's samples too
     cards = fixed_cards()
     fixed_codecs = sorted({c["codec"].split(" q")[1] for c in cards})
     codec_bytes = {q: os.path.getsize(zoo.weights_file(zoo.artifact_name("codec", FIXED, int(q)))) for q in fixed_codecs}
     return {
         "one_set": {"adaptor_bytes": _dir_bytes(where), "codec_bytes": os.path.getsize(zoo.weights_file(
-            zoo.artifact_name("codec", VR))), "samples": _samples(model.metadata["config"]),
-            "steps": model.metadata["config"]["optim"]["steps"], "wall_s": wall_s,
+            zoo.artifact_name("codec", VR))), "samples": trained_samples(model.metadata),
+            "steps": trained_samples(model.metadata) // _samples_per_step(model.metadata["config"]), "wall_s": wall_s,
             "parameters": sum(p.numel() for p in model.adaptors.parameters())},
         "fixed_sets": {"count": len(cards), "adaptor_bytes": sum(_dir_bytes(str(zoo.WEIGHTS_DIR / c["name"]))
                                                                  for c in cards),

@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from omnicodec.jobs.adaptor_job import AdaptorTrainConfig
+from omnicodec.jobs.adaptor_job import AdaptorTrainConfig, trained_samples
 from omnicodec.jobs.local import fit_local
 from omnicodec.model import OmniCodec
 from omnicodec.objective import TaskTerm
@@ -79,6 +79,7 @@ def test_a_run_continues_a_trained_set_from_its_adaptors_and_records_where_it_st
     assert any(v.abs().sum() > 0 for k, v in old.items() if k.endswith("up.weight"))  # the base moved off the identity
     assert all(torch.allclose(old[k], new[k], atol=1e-6) for k in old)  # and the new run started there
     assert after.metadata["init"] == base_dir and after.metadata["init_run"] == "base"
+    assert after.metadata["init_samples"] == 2 * 2 and trained_samples(after.metadata) == 2 * 2 + 1 * 2
 
 
 def test_continuing_refuses_another_codec_other_tasks_and_init_with_extend(tmp_path, scenes):

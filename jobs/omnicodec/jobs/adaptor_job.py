@@ -212,7 +212,18 @@ def _warm_started(model: OmniCodec, cfg: AdaptorTrainConfig) -> dict[str, Any]:
                           f"own tasks (extend adds new ones)")
     model.adaptors.load_state_dict(base.adaptors.state_dict())
     meta = dict(getattr(base, "metadata", {}) or {})
-    return {"init": cfg.init, "init_run": meta.get("run"), "init_steps": (meta.get("config") or {}).get("optim", {}).get("steps")}
+    return {"init": cfg.init, "init_run": meta.get("run"), "init_samples": trained_samples(meta)}
+
+
+def trained_samples(meta: dict[str, Any]) -> int | None:
+    """Training samples (steps x batch x workers) that went into a set, its warm starts'
+    included: what a cost comparison counts. None where its card does not say."""
+    try:
+        cfg = meta["config"]
+        own = cfg["optim"]["steps"] * cfg["data"]["batch_size"] * cfg["run"]["num_workers"]
+    except (KeyError, TypeError):
+        return None
+    return own + (meta.get("init_samples") or 0)
 
 
 class AdaptorTrainJob(Job):
