@@ -109,3 +109,14 @@ def test_a_mixed_task_term_is_the_label_loss_plus_weighted_distillation(tmp_path
     assert float(distill) > 0 and float(mixed) == pytest.approx(float(label + 0.5 * distill), rel=1e-5)
     with pytest.raises(ValueError, match="label-free.*not mixed"):
         _config(tmp_path, scenes, "x", [{"name": "imagenet", "loss": "mixed"}])
+
+
+def test_a_wrong_init_or_extend_is_refused_before_ray_starts(tmp_path, scenes):
+    from omnicodec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"init: zoo:adaptors-demo has tasks \['cls', 'seg', 'det'\], this run \['seg'\]"):
+        _config(tmp_path, scenes, "x", [{"name": "seg", "loss": "distill"}], init="zoo:adaptors-demo").preflight()
+    with pytest.raises(ConfigError, match=r"already has T-Adaptors for \['cls'\]"):
+        _config(tmp_path, scenes, "y", [{"name": "cls", "loss": "distill"}], extend="zoo:adaptors-demo",
+                train_s_adaptor=False).preflight()
+    assert not (tmp_path / "runs").exists()

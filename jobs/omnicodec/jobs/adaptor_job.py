@@ -144,7 +144,8 @@ class AdaptorTrainConfig(Config):
 
     def preflight(self) -> None:
         """Run in the driver before Ray starts (``runner.preflight``): each network a task brings
-        is built and run once at its configured layers, so its errors are one line now, not two
+        is built and run once at its configured layers, and the set ``extend`` or ``init`` names
+        is loaded and checked against this run, so their errors are one line now, not two
         worker tracebacks a minute later with a run folder left behind."""
         from omnicodec.tasks.byo import check_network
 
@@ -152,6 +153,10 @@ class AdaptorTrainConfig(Config):
         for t in self.tasks:
             if t.network is not None:
                 check_network(t.name, self.data.crop or 64)
+        if self.extend:
+            _extended(self)
+        if self.init:
+            _warm_started(OmniCodec(load_codec(self.codec), self.task_names, self.adaptor), self)
 
 
 def _validation_batch(spec: ValidationSpec, crop: int | None) -> dict[str, Any]:
