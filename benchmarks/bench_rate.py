@@ -103,10 +103,6 @@ def _dir_bytes(path: str) -> int:
                if f.endswith(".safetensors"))
 
 
-def _samples(cfg: dict) -> int:
-    return cfg["optim"]["steps"] * _samples_per_step(cfg)
-
-
 def _samples_per_step(cfg: dict) -> int:
     return cfg["data"]["batch_size"] * cfg["run"]["num_workers"]
 
@@ -120,17 +116,18 @@ def cost(adaptors: str, wall_s: float | None) -> dict:
     where = resolve(adaptors)
     model = OmniCodec.from_checkpoint(where)  # a continued set (init) counts its start's samples too
     cards = fixed_cards()
+    samples = trained_samples(model.metadata)
     fixed_codecs = sorted({c["codec"].split(" q")[1] for c in cards})
     codec_bytes = {q: os.path.getsize(zoo.weights_file(zoo.artifact_name("codec", FIXED, int(q)))) for q in fixed_codecs}
     return {
         "one_set": {"adaptor_bytes": _dir_bytes(where), "codec_bytes": os.path.getsize(zoo.weights_file(
-            zoo.artifact_name("codec", VR))), "samples": trained_samples(model.metadata),
-            "steps": trained_samples(model.metadata) // _samples_per_step(model.metadata["config"]), "wall_s": wall_s,
+            zoo.artifact_name("codec", VR))), "samples": samples,
+            "steps": samples // _samples_per_step(model.metadata["config"]), "wall_s": wall_s,
             "parameters": sum(p.numel() for p in model.adaptors.parameters())},
         "fixed_sets": {"count": len(cards), "adaptor_bytes": sum(_dir_bytes(str(zoo.WEIGHTS_DIR / c["name"]))
                                                                  for c in cards),
                        "codec_bytes": sum(codec_bytes.values()), "codec_qualities": fixed_codecs,
-                       "samples": sum(_samples(c["train_config"]) for c in cards),
+                       "samples": sum(trained_samples({"config": c["train_config"]}) for c in cards),
                        "steps": sum(c["train_config"]["optim"]["steps"] for c in cards),
                        "parameters": sum(c.get("parameters", 0) for c in cards)},
     }
